@@ -1,0 +1,199 @@
+"""The `mailtick` command: serve, token, demo, purge."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from urllib.parse import quote
+
+from . import __version__
+
+
+def _settings():
+    from .config import Settings
+
+    return Settings.from_env()
+
+
+def _store():
+    from .store import open_store
+
+    return open_store(_settings().store_url)
+
+
+def serve(args) -> int:
+    """Run the app under gunicorn: a worker per core, threads for the pixel's short requests."""
+    from gunicorn.app.base import BaseApplication
+
+    from . import create_app
+
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_class": "gthread",
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "accesslog": "-" if args.access_log else None,
+        "errorlog": "-",
+        "loglevel": "info",
+    }
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                if value is not None:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return create_app()
+
+    settings = _settings()
+    print(f"Mailtick {__version__} on http://{args.host}:{args.port} ({settings.store_url})", flush=True)
+    Server().run()
+    return 0
+
+
+def token_create(args) -> int:
+    from .auth import issue_token
+    from .store import utcnow
+
+    store = _store()
+    account = store.ensure_account(args.email, utcnow())
+    token = issue_token(store, account, label=args.label)
+    print(f"API token for {account.email} (shown once; keep it secret):")
+    print(token)
+    return 0
+
+
+def token_revoke(args) -> int:
+    from .auth import hash_token
+
+    if _store().revoke_token(hash_token(args.token)):
+        print("Revoked.")
+        return 0
+    print("No such token on this server.", file=sys.stderr)
+    return 1
+
+
+def purge(args) -> int:
+    from .store import utcnow
+
+    count = _store().purge_reservations(utcnow())
+    print(f"Dropped {count} reservation(s) that were never sent.")
+    return 0
+
+
+def demo(args) -> int:
+    """Walk one message through reserve, complete, an open and a click against a server."""
+    import requests
+
+    server = args.server.rstrip("/")
+    token = args.token or os.environ.get("MAILTICK_TOKEN")
+    if not token:
+        from .auth import issue_token
+        from .store import utcnow
+
+        store = _store()
+        account = store.ensure_account("demo@mailtick.local", utcnow())
+        token = issue_token(store, account, label="demo")
+        print(f"Using a new token for {account.email} from the local store.")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(method, path, **kwargs):
+        response = session.request(method, f"{server}/api/v1{path}", timeout=10, **kwargs)
+        if response.status_code >= 400:
+            detail = response.json().get("error", {}).get("message", response.text)
+            raise SystemExit(f"{method} {path} failed ({response.status_code}): {detail}")
+        return response.json()
+
+    reserved = call("POST", "/messages", json={})
+    print(f"1. Reserved {reserved['id']} when the compose window opened.")
+    link = "https://example.com/pricing?plan=team"
+    call(
+        "PATCH",
+        f"/messages/{reserved['id']}",
+        json={
+            "subject": "Mailtick demo: proposal",
+            "recipients": {"to": ["alice@example.com"], "cc": [], "bcc": []},
+            "links": [link],
+        },
+    )
+    print("2. Sent and completed: subject, recipient and one tracked link registered.")
+    status = call("POST", "/messages/status", json={"ids": [reserved["id"]]})["statuses"][0]
+    print(f"   Gmail shows: {_marks(status)}")
+    pixel = requests.get(
+        reserved["pixel_url"],
+        timeout=10,
+        headers={"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
+                 " (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
+    )
+    print(f"3. Alice opened the email (pixel answered {pixel.status_code}, {len(pixel.content)} bytes).")
+    click = requests.get(
+        f"{reserved['click_base']}/0?u={quote(link, safe='')}", timeout=10, allow_redirects=False
+    )
+    print(f"4. Alice clicked the link (redirected {click.status_code} to {click.headers.get('Location')}).")
+    status = call("POST", "/messages/status", json={"ids": [reserved["id"]]})["statuses"][0]
+    print(f"   Gmail shows: {_marks(status)}")
+    return 0
+
+
+def _marks(status: dict) -> str:
+    if status["state"] == "opened":
+        plural = "" if status["opens"] == 1 else "s"
+        clicks = f", {status['clicks']} click{'' if status['clicks'] == 1 else 's'}"
+        return f"✓✓ opened {status['opens']} time{plural}{clicks} (state {status['state']})"
+    return f"✓ tracked, not opened yet (state {status['state']})"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="mailtick", description="Email tracking for Gmail.")
+    root.add_argument("--version", action="version", version=f"mailtick {__version__}")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    cores = os.cpu_count() or 1
+    run = commands.add_parser("serve", help="serve Mailtick with gunicorn")
+    run.add_argument("--host", default=os.environ.get("MAILTICK_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("MAILTICK_WORKERS", max(2, cores))))
+    run.add_argument("--threads", type=int, default=int(os.environ.get("MAILTICK_THREADS", "8")))
+    run.add_argument("--access-log", action="store_true", help="log every request")
+    run.set_defaults(func=serve)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create the account if needed and print a new token")
+    create.add_argument("email")
+    create.add_argument("--label", default="cli")
+    create.set_defaults(func=token_create)
+    revoke = token.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("token")
+    revoke.set_defaults(func=token_revoke)
+
+    walk = commands.add_parser("demo", help="walk one tracked message through its life")
+    walk.add_argument("--server", default=os.environ.get("MAILTICK_BASE_URL", "http://127.0.0.1:8080"))
+    walk.add_argument("--token", help="API token (default: $MAILTICK_TOKEN, else a new local one)")
+    walk.set_defaults(func=demo)
+
+    drop = commands.add_parser("purge", help="drop reservations that were never sent")
+    drop.set_defaults(func=purge)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # configuration mistakes: say what to fix, no traceback
+        print(f"mailtick: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

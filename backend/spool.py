@@ -1,0 +1,153 @@
+"""Durable hand-off of hits the store could not take.
+
+A hit that was answered with 200 must never be lost. When the store write fails, the hit is
+appended as one JSON line to this process's spool file before the response goes out; a
+background thread writes spooled hits to the store once it answers again. The store's writes
+are idempotent by hit id, so a hit written twice (a crash between store write and spool
+truncation) is still counted once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from pathlib import Path
+
+from .store import Hit, Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+class Spool:
+    def __init__(self, directory: Path, store: Store, *, interval: float = 2.0):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.store = store
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = None
+        self._file = None
+
+    def _path(self) -> Path:
+        return self.directory / f"hits-{os.getpid()}.jsonl"
+
+    def append(self, hit: Hit) -> None:
+        """Keep a hit on local disk until the store takes it."""
+        line = json.dumps(hit.to_json(), separators=(",", ":")) + "\n"
+        with self._lock:
+            # Reopen after a fork: each gunicorn worker writes its own file.
+            if self._file is None or self._pid != os.getpid():
+                self._file = open(self._path(), "a", encoding="utf-8")  # noqa: SIM115
+                self._pid = os.getpid()
+            self._file.write(line)
+            self._file.flush()
+        self._ensure_thread()
+        self._wake.set()
+
+    def pending(self) -> int:
+        """How many hits wait in the spool (across every process's file)."""
+        count = 0
+        for path in self.directory.glob("hits-*.jsonl*"):
+            with open(path, encoding="utf-8") as handle:
+                count += sum(1 for line in handle if line.strip())
+        return count
+
+    def drain(self) -> int:
+        """Write spooled hits to the store; return how many went. Raises if the store fails.
+
+        A process drains its own file and those of processes that are gone; a live worker's
+        file is left to that worker, which may still be appending to it.
+        """
+        me = os.getpid()
+        for path in sorted(self.directory.glob("hits-*.jsonl")):
+            owner = _pid_in(path.name)
+            if owner != me and _alive(owner):
+                continue
+            claimed = path.with_name(f"{path.name}.{me}-{uuid.uuid4().hex}.claimed")
+            with self._lock:
+                if owner == me and self._file is not None:
+                    self._file.close()
+                    self._file = None
+                try:
+                    os.rename(path, claimed)
+                except FileNotFoundError:
+                    continue  # another process claimed it first
+        written = 0
+        for claimed in sorted(self.directory.glob("hits-*.claimed")):
+            claimer = _pid_in(claimed.name.split(".jsonl.", 1)[1])
+            if claimer == me or not _alive(claimer):
+                written += self._write_claimed(claimed)
+        return written
+
+    def _write_claimed(self, claimed: Path) -> int:
+        hits = []
+        try:
+            with open(claimed, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        hits.append(Hit.from_json(json.loads(line)))
+                    except (ValueError, KeyError, TypeError):
+                        # A torn last line from a killed process: nothing to recover in it.
+                        log.warning("skipping an unreadable spool line in %s", claimed.name)
+        except FileNotFoundError:
+            return 0  # another worker finished it
+        for start in range(0, len(hits), BATCH):
+            self.store.record_hits(hits[start : start + BATCH])
+        claimed.unlink(missing_ok=True)
+        if hits:
+            log.info("wrote %d spooled hits to the store", len(hits))
+        return len(hits)
+
+    def start(self) -> None:
+        """Drain leftovers from earlier runs in the background, and keep draining."""
+        self._ensure_thread()
+        self._wake.set()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._loop, name="mailtick-spool", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if not any(self.directory.glob("hits-*")):
+                continue
+            try:
+                self.drain()
+            except Exception as exc:  # the store is still down: keep the hits, try later
+                log.warning("store still refuses spooled hits (%s); will retry", exc)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+
+
+def _pid_in(name: str) -> int:
+    digits = name.removeprefix("hits-").split(".")[0].split("-")[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,265 @@
+"""The storage interface every backend view talks to, and the registry of implementations.
+
+Nothing here knows about HTTP. Implementations: ``sqlite`` (embedded, the default) and
+``firestore`` (production). The same contract tests (tests/test_store_contract.py) run
+against both.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Format a moment as a fixed-width UTC string, so that text order is time order."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime(ISO_FORMAT)
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def encode_cursor(sent_at: str, message_id: str) -> str:
+    """The history cursor after a message: opaque to clients, the same for every store."""
+    raw = json.dumps([sent_at, message_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Read a history cursor; ValueError if it is not one a store made."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sent_at, message_id = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(sent_at, str) or not isinstance(message_id, str):
+            raise TypeError
+        return sent_at, message_id
+    except (ValueError, TypeError) as exc:
+        raise ValueError("cursor is not one this server handed out") from exc
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, locked, misconfigured)."""
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    created_at: datetime
+
+
+@dataclass
+class Message:
+    """A tracked email: what the owner registered plus aggregates of its real hits."""
+
+    id: str
+    account_id: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    subject: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    sent_at: datetime | None = None
+    gmail_message_id: str | None = None
+    gmail_thread_id: str | None = None
+    opens: int = 0
+    first_open_at: datetime | None = None
+    last_open_at: datetime | None = None
+    clicks: int = 0
+    link_clicks: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.sent_at is not None
+
+    @property
+    def state(self) -> str:
+        if self.opens or self.clicks:
+            return "opened"
+        return "tracked" if self.completed else "reserved"
+
+
+@dataclass
+class Hit:
+    """One request for a pixel or a click link, kept raw."""
+
+    id: str
+    message_id: str
+    kind: str  # "open" or "click"
+    at: datetime
+    ip: str = ""
+    user_agent: str = ""
+    method: str = "GET"
+    link_index: int | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Whether the hit counts as a reader's open or click in the aggregates.
+    counted: bool = True
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "message_id": self.message_id,
+            "kind": self.kind,
+            "at": iso(self.at),
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "method": self.method,
+            "link_index": self.link_index,
+            "url": self.url,
+            "headers": self.headers,
+            "counted": self.counted,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Hit:
+        return cls(
+            id=data["id"],
+            message_id=data["message_id"],
+            kind=data["kind"],
+            at=parse_iso(data["at"]),
+            ip=data.get("ip", ""),
+            user_agent=data.get("user_agent", ""),
+            method=data.get("method", "GET"),
+            link_index=data.get("link_index"),
+            url=data.get("url"),
+            headers=data.get("headers") or {},
+            counted=data.get("counted", True),
+        )
+
+
+# Fields a completion may set; anything else in the request is refused by the API layer.
+COMPLETION_FIELDS = (
+    "subject",
+    "to",
+    "cc",
+    "bcc",
+    "links",
+    "sent_at",
+    "gmail_message_id",
+    "gmail_thread_id",
+)
+
+
+class Store(abc.ABC):
+    """What Mailtick needs from a database. Every method is safe to call from many threads."""
+
+    kind: str = ""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    # Accounts and tokens.
+    @abc.abstractmethod
+    def ensure_account(self, email: str, now: datetime) -> Account:
+        """Return the account for this address, creating it if needed."""
+
+    @abc.abstractmethod
+    def get_account(self, account_id: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    def delete_account(self, account_id: str) -> None:
+        """Remove the account, its tokens, its messages and their hits."""
+
+    @abc.abstractmethod
+    def add_token(self, account_id: str, token_hash: str, now: datetime, label: str = "") -> None:
+        ...
+
+    @abc.abstractmethod
+    def account_for_token(self, token_hash: str) -> Account | None: ...
+
+    @abc.abstractmethod
+    def revoke_token(self, token_hash: str) -> bool:
+        """Forget a token; True if it existed."""
+
+    # Messages.
+    @abc.abstractmethod
+    def reserve(self, account_id: str, message_id: str, now: datetime, expires_at: datetime) -> None:
+        """Create an empty message owned by the account; it expires unless completed."""
+
+    @abc.abstractmethod
+    def complete(self, account_id: str, message_id: str, changes: dict) -> Message | None:
+        """Apply the given COMPLETION_FIELDS; None if missing or not the account's."""
+
+    @abc.abstractmethod
+    def message(self, account_id: str, message_id: str) -> Message | None:
+        """The account's message, or None (another account's message is missing too)."""
+
+    @abc.abstractmethod
+    def link_target(self, message_id: str, index: int) -> str | None:
+        """The destination registered as link `index` of a message, for the click redirect."""
+
+    @abc.abstractmethod
+    def messages(
+        self, account_id: str, limit: int, cursor: str | None = None, query: str = ""
+    ) -> tuple[list[Message], str | None]:
+        """Sent messages, newest first, and the cursor of the next page (None at the end)."""
+
+    @abc.abstractmethod
+    def statuses(
+        self, account_id: str, ids: Sequence[str], gmail_ids: Sequence[str]
+    ) -> list[Message]:
+        """The account's messages with these tracking ids or Gmail message/thread ids."""
+
+    @abc.abstractmethod
+    def delete_message(self, account_id: str, message_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def purge_reservations(self, now: datetime) -> int:
+        """Drop reserved messages never completed whose expiry has passed; return how many."""
+
+    # Hits.
+    @abc.abstractmethod
+    def record_hits(self, hits: Sequence[Hit]) -> None:
+        """Keep hits and update their messages' aggregates.
+
+        Idempotent by hit id, so a spooled hit may be written again safely. Hits for
+        messages that do not exist are dropped.
+        """
+
+    @abc.abstractmethod
+    def hits(self, account_id: str, message_id: str) -> list[Hit]:
+        """The raw hits of the account's message, oldest first."""
+
+
+STORES = {
+    "sqlite": "backend.store.sqlite:SQLiteStore",
+    "firestore": "backend.store.firestore:FirestoreStore",
+}
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names: ``sqlite:///path/to.db`` or ``firestore://PROJECT``."""
+    kind = url.split(":", 1)[0]
+    if kind not in STORES:
+        raise ValueError(
+            f"MAILTICK_STORE {url!r} names no known store; use sqlite:///PATH or firestore://PROJECT"
+        )
+    module_name, class_name = STORES[kind].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls.from_url(url)

@@ -1,0 +1,453 @@
+"""The embedded store: one SQLite file in WAL mode, shared by every gunicorn worker."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from . import Account, Hit, Message, Store, StoreError, decode_cursor, encode_cursor, iso, parse_iso
+
+# Each entry moves the schema one version up; applied in order at start, never edited.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        label TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX tokens_account ON tokens(account_id);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        subject TEXT NOT NULL DEFAULT '',
+        recipients TEXT NOT NULL DEFAULT '{"to": [], "cc": [], "bcc": []}',
+        links TEXT NOT NULL DEFAULT '[]',
+        sent_at TEXT,
+        gmail_message_id TEXT,
+        gmail_thread_id TEXT,
+        opens INTEGER NOT NULL DEFAULT 0,
+        first_open_at TEXT,
+        last_open_at TEXT,
+        clicks INTEGER NOT NULL DEFAULT 0,
+        search TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX messages_history ON messages(account_id, sent_at DESC, id DESC);
+    CREATE INDEX messages_gmail_message ON messages(account_id, gmail_message_id);
+    CREATE INDEX messages_gmail_thread ON messages(account_id, gmail_thread_id);
+    CREATE INDEX messages_reserved ON messages(expires_at) WHERE sent_at IS NULL;
+    CREATE TABLE link_clicks (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        link_index INTEGER NOT NULL,
+        clicks INTEGER NOT NULL,
+        PRIMARY KEY (message_id, link_index)
+    ) WITHOUT ROWID;
+    CREATE TABLE hits (
+        id TEXT PRIMARY KEY,
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        ip TEXT NOT NULL DEFAULT '',
+        user_agent TEXT NOT NULL DEFAULT '',
+        method TEXT NOT NULL DEFAULT 'GET',
+        link_index INTEGER,
+        url TEXT,
+        headers TEXT NOT NULL DEFAULT '{}',
+        counted INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX hits_message ON hits(message_id, at);
+    """,
+]
+
+
+def _search_text(subject: str, recipients: dict) -> str:
+    parts = [subject, *recipients.get("to", []), *recipients.get("cc", []), *recipients.get("bcc", [])]
+    return "\n".join(parts).lower()
+
+
+class SQLiteStore(Store):
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or len(url) == len(prefix):
+            raise ValueError(f"a SQLite store URL looks like sqlite:///path/to/file.db, got {url!r}")
+        # As in SQLAlchemy: sqlite:///relative/path.db, sqlite:////absolute/path.db
+        return cls(url[len(prefix) :])
+
+    # Connections: one per thread, because sqlite3 connections must not be shared.
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a crash of the process; only power loss can undo the
+            # last commits, which is the trade every embedded WAL deployment makes.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _migrate(self) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _run(self, fn, *, write: bool = False):
+        """Run fn(db) in a transaction, turning SQLite's failures into StoreError."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    def ping(self) -> None:
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # Accounts and tokens.
+    def ensure_account(self, email: str, now: datetime) -> Account:
+        email = email.strip().lower()
+
+        def run(db):
+            row = db.execute("SELECT * FROM accounts WHERE email = ?", (email,)).fetchone()
+            if row is None:
+                account_id = secrets.token_urlsafe(12)
+                db.execute(
+                    "INSERT INTO accounts (id, email, created_at) VALUES (?, ?, ?)",
+                    (account_id, email, iso(now)),
+                )
+                return Account(account_id, email, now)
+            return _account(row)
+
+        return self._run(run, write=True)
+
+    def get_account(self, account_id: str) -> Account | None:
+        row = self._run(
+            lambda db: db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        )
+        return _account(row) if row else None
+
+    def delete_account(self, account_id: str) -> None:
+        self._run(lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)), write=True)
+
+    def add_token(self, account_id: str, token_hash: str, now: datetime, label: str = "") -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT INTO tokens (hash, account_id, label, created_at) VALUES (?, ?, ?, ?)",
+                (token_hash, account_id, label, iso(now)),
+            ),
+            write=True,
+        )
+
+    def account_for_token(self, token_hash: str) -> Account | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT accounts.* FROM tokens JOIN accounts ON accounts.id = tokens.account_id"
+                " WHERE tokens.hash = ?",
+                (token_hash,),
+            ).fetchone()
+        )
+        return _account(row) if row else None
+
+    def revoke_token(self, token_hash: str) -> bool:
+        cur = self._run(
+            lambda db: db.execute("DELETE FROM tokens WHERE hash = ?", (token_hash,)), write=True
+        )
+        return cur.rowcount > 0
+
+    # Messages.
+    def reserve(self, account_id: str, message_id: str, now: datetime, expires_at: datetime) -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT INTO messages (id, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (message_id, account_id, iso(now), iso(expires_at)),
+            ),
+            write=True,
+        )
+
+    def complete(self, account_id: str, message_id: str, changes: dict) -> Message | None:
+        def run(db):
+            row = db.execute(
+                "SELECT * FROM messages WHERE id = ? AND account_id = ?", (message_id, account_id)
+            ).fetchone()
+            if row is None:
+                return None
+            recipients = json.loads(row["recipients"])
+            for key in ("to", "cc", "bcc"):
+                if key in changes:
+                    recipients[key] = list(changes[key])
+            subject = changes.get("subject", row["subject"])
+            sent_at = iso(changes["sent_at"]) if "sent_at" in changes else row["sent_at"]
+            db.execute(
+                "UPDATE messages SET subject = ?, recipients = ?, links = ?, sent_at = ?,"
+                " gmail_message_id = ?, gmail_thread_id = ?, search = ?,"
+                " expires_at = CASE WHEN ? IS NULL THEN expires_at ELSE NULL END"
+                " WHERE id = ?",
+                (
+                    subject,
+                    json.dumps(recipients),
+                    json.dumps(changes["links"]) if "links" in changes else row["links"],
+                    sent_at,
+                    changes.get("gmail_message_id", row["gmail_message_id"]),
+                    changes.get("gmail_thread_id", row["gmail_thread_id"]),
+                    _search_text(subject, recipients),
+                    sent_at,
+                    message_id,
+                ),
+            )
+            return self._load(db, message_id)
+
+        return self._run(run, write=True)
+
+    def _load(self, db, message_id: str) -> Message | None:
+        row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return None
+        return self._attach_clicks(db, [_message(row)])[0]
+
+    def _attach_clicks(self, db, messages: list[Message]) -> list[Message]:
+        clicked = [m for m in messages if m.clicks]
+        if clicked:
+            by_id = {m.id: m for m in clicked}
+            marks = ",".join("?" * len(by_id))
+            for row in db.execute(
+                f"SELECT * FROM link_clicks WHERE message_id IN ({marks})",  # noqa: S608 - only ? marks
+                list(by_id),
+            ):
+                by_id[row["message_id"]].link_clicks[row["link_index"]] = row["clicks"]
+        return messages
+
+    def message(self, account_id: str, message_id: str) -> Message | None:
+        def run(db):
+            found = self._load(db, message_id)
+            return found if found and found.account_id == account_id else None
+
+        return self._run(run)
+
+    def link_target(self, message_id: str, index: int) -> str | None:
+        row = self._run(
+            lambda db: db.execute("SELECT links FROM messages WHERE id = ?", (message_id,)).fetchone()
+        )
+        if row is None:
+            return None
+        links = json.loads(row["links"])
+        return links[index] if 0 <= index < len(links) else None
+
+    def messages(
+        self, account_id: str, limit: int, cursor: str | None = None, query: str = ""
+    ) -> tuple[list[Message], str | None]:
+        sql = "SELECT * FROM messages WHERE account_id = ? AND sent_at IS NOT NULL"
+        params: list = [account_id]
+        if cursor:
+            sent_at, last_id = decode_cursor(cursor)
+            sql += " AND (sent_at < ? OR (sent_at = ? AND id < ?))"
+            params += [sent_at, sent_at, last_id]
+        if query:
+            escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += " AND search LIKE ? ESCAPE '\\'"
+            params.append(f"%{escaped}%")
+        sql += " ORDER BY sent_at DESC, id DESC LIMIT ?"
+        params.append(limit + 1)
+
+        def run(db):
+            rows = db.execute(sql, params).fetchall()
+            return self._attach_clicks(db, [_message(row) for row in rows[:limit]]), len(rows) > limit
+
+        page, more = self._run(run)
+        next_cursor = encode_cursor(iso(page[-1].sent_at), page[-1].id) if more and page else None
+        return page, next_cursor
+
+    def statuses(
+        self, account_id: str, ids: Sequence[str], gmail_ids: Sequence[str]
+    ) -> list[Message]:
+        ids, gmail_ids = list(dict.fromkeys(ids)), list(dict.fromkeys(gmail_ids))
+        if not ids and not gmail_ids:
+            return []
+        clauses, params = [], [account_id]
+        if ids:
+            clauses.append(f"id IN ({','.join('?' * len(ids))})")
+            params += ids
+        if gmail_ids:
+            marks = ",".join("?" * len(gmail_ids))
+            clauses.append(f"gmail_message_id IN ({marks}) OR gmail_thread_id IN ({marks})")
+            params += gmail_ids + gmail_ids
+        sql = f"SELECT * FROM messages WHERE account_id = ? AND ({' OR '.join(clauses)})"  # noqa: S608
+
+        def run(db):
+            return self._attach_clicks(db, [_message(row) for row in db.execute(sql, params)])
+
+        return self._run(run)
+
+    def delete_message(self, account_id: str, message_id: str) -> bool:
+        cur = self._run(
+            lambda db: db.execute(
+                "DELETE FROM messages WHERE id = ? AND account_id = ?", (message_id, account_id)
+            ),
+            write=True,
+        )
+        return cur.rowcount > 0
+
+    def purge_reservations(self, now: datetime) -> int:
+        cur = self._run(
+            lambda db: db.execute(
+                "DELETE FROM messages WHERE sent_at IS NULL AND expires_at < ?", (iso(now),)
+            ),
+            write=True,
+        )
+        return cur.rowcount
+
+    # Hits.
+    def record_hits(self, hits: Sequence[Hit]) -> None:
+        def run(db):
+            for hit in hits:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO hits (id, message_id, kind, at, ip, user_agent, method,"
+                    " link_index, url, headers, counted)"
+                    " SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM messages WHERE id = ?",
+                    (
+                        hit.id,
+                        hit.kind,
+                        iso(hit.at),
+                        hit.ip,
+                        hit.user_agent,
+                        hit.method,
+                        hit.link_index,
+                        hit.url,
+                        json.dumps(hit.headers),
+                        int(hit.counted),
+                        hit.message_id,
+                    ),
+                )
+                if cur.rowcount != 1 or not hit.counted:
+                    continue  # already recorded, unknown message, or not a reader's hit
+                at = iso(hit.at)
+                if hit.kind == "open":
+                    db.execute(
+                        "UPDATE messages SET opens = opens + 1,"
+                        " first_open_at = min(coalesce(first_open_at, ?), ?),"
+                        " last_open_at = max(coalesce(last_open_at, ?), ?) WHERE id = ?",
+                        (at, at, at, at, hit.message_id),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE messages SET clicks = clicks + 1 WHERE id = ?", (hit.message_id,)
+                    )
+                    db.execute(
+                        "INSERT INTO link_clicks (message_id, link_index, clicks) VALUES (?, ?, 1)"
+                        " ON CONFLICT (message_id, link_index) DO UPDATE SET clicks = clicks + 1",
+                        (hit.message_id, hit.link_index),
+                    )
+
+        self._run(run, write=True)
+
+    def hits(self, account_id: str, message_id: str) -> list[Hit]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT hits.* FROM hits JOIN messages ON messages.id = hits.message_id"
+                " WHERE hits.message_id = ? AND messages.account_id = ? ORDER BY hits.at, hits.id",
+                (message_id, account_id),
+            ).fetchall()
+        )
+        return [_hit(row) for row in rows]
+
+
+def _account(row) -> Account:
+    return Account(row["id"], row["email"], parse_iso(row["created_at"]))
+
+
+def _message(row) -> Message:
+    recipients = json.loads(row["recipients"])
+    return Message(
+        id=row["id"],
+        account_id=row["account_id"],
+        created_at=parse_iso(row["created_at"]),
+        expires_at=parse_iso(row["expires_at"]),
+        subject=row["subject"],
+        to=recipients.get("to", []),
+        cc=recipients.get("cc", []),
+        bcc=recipients.get("bcc", []),
+        links=json.loads(row["links"]),
+        sent_at=parse_iso(row["sent_at"]),
+        gmail_message_id=row["gmail_message_id"],
+        gmail_thread_id=row["gmail_thread_id"],
+        opens=row["opens"],
+        first_open_at=parse_iso(row["first_open_at"]),
+        last_open_at=parse_iso(row["last_open_at"]),
+        clicks=row["clicks"],
+    )
+
+
+def _hit(row) -> Hit:
+    return Hit(
+        id=row["id"],
+        message_id=row["message_id"],
+        kind=row["kind"],
+        at=parse_iso(row["at"]),
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        method=row["method"],
+        link_index=row["link_index"],
+        url=row["url"],
+        headers=json.loads(row["headers"]),
+        counted=bool(row["counted"]),
+    )
