@@ -1,0 +1,163 @@
+// Everything Mailtick knows about Gmail's page. Features call these functions and never use a
+// Gmail class name themselves: when Gmail changes, this folder changes.
+//
+// Only language-independent hooks are used (class names, name=, role, g_editable, data-* ids);
+// never aria-label, data-tooltip or visible text, which Gmail translates.
+
+import { parseMessageId, parseThreadId, normalizeLegacyId } from './ids.js';
+
+export const SELECTORS = Object.freeze({
+  // A compose (popup dialog, pop-out window, inline reply or forward) is rooted at `.M9`.
+  composeRoot: '.M9',
+  composeBody: 'div[contenteditable=true][g_editable=true]',
+  subject: 'input[name=subjectbox]',
+  replySubject: 'input[name=subject]',
+  draftId: 'input[name=draft]',
+  recipientField: (kind) => `.anm[name=${kind}]`,
+  recipientChip: '[role=option][data-hovercard-id]',
+  // Send, and Send & Archive (`.Uo`); the `[aria-haspopup=true]` sibling opens schedule-send.
+  sendButton: '.IZ .Up div > div[role=button]:not(.Uo):not([aria-haspopup=true])',
+  sendAndArchiveButton: '.IZ .Up div > div[role=button].Uo',
+  toolbarRow: '.IZ .btC',
+  toolbarSendCell: 'td.Up',
+  quote: '.gmail_quote, .gmail_extra',
+  threadList: '[gh=tl]',
+  threadRow: 'tr.zA',
+  rowThreadSpan: 'span[data-legacy-thread-id], span[data-thread-id]',
+  rowDateCell: 'td.xW',
+  conversationMessage: 'div.adn.ads',
+  messageBody: 'div.ii.gt div.a3s',
+  messageDateCell: '.gH',
+  messageHeader: 'h3.iw',
+});
+
+const COMPOSE_KINDS = ['to', 'cc', 'bcc'];
+
+/** The compose windows currently in the page. */
+export function findComposes(root = document) {
+  const found = [];
+  if (root.nodeType !== 1 && root.nodeType !== 9) return found;
+  if (root.nodeType === 1 && root.matches(SELECTORS.composeRoot)) found.push(root);
+  for (const el of root.querySelectorAll(SELECTORS.composeRoot)) found.push(el);
+  return found.filter((el) => el.querySelector(SELECTORS.composeBody));
+}
+
+/** Call `onCompose(compose)` for every compose window now and as they appear. */
+export function watchComposes(onCompose, signal) {
+  for (const c of findComposes()) onCompose(c);
+  // Gmail builds compose windows late and in pieces: the root may arrive before its body, so
+  // look again around every insertion rather than only at the inserted node.
+  const observer = new MutationObserver((records) => {
+    const roots = new Set();
+    for (const r of records) {
+      for (const n of r.addedNodes) {
+        if (n.nodeType !== 1) continue;
+        const root = n.closest(SELECTORS.composeRoot);
+        roots.add(root || n);
+      }
+    }
+    for (const r of roots) for (const c of findComposes(r)) onCompose(c);
+  });
+  observer.observe(document.documentElement, { childList: true, subtree: true });
+  signal.addEventListener('abort', () => observer.disconnect(), { once: true });
+}
+
+/** The compose window an element belongs to, or null. */
+export function composeOf(el) {
+  const root = el && el.closest ? el.closest(SELECTORS.composeRoot) : null;
+  return root && root.querySelector(SELECTORS.composeBody) ? root : null;
+}
+
+export function composeBody(compose) {
+  return compose.querySelector(SELECTORS.composeBody);
+}
+
+export function composeSubject(compose) {
+  const input = compose.querySelector(SELECTORS.subject) || compose.querySelector(SELECTORS.replySubject);
+  return input ? input.value : '';
+}
+
+/** The addresses in the To, Cc and Bcc fields (from the chips, not the suggestion list). */
+export function composeRecipients(compose) {
+  const out = {};
+  for (const kind of COMPOSE_KINDS) {
+    const field = compose.querySelector(SELECTORS.recipientField(kind));
+    const chips = field ? field.querySelectorAll(SELECTORS.recipientChip) : [];
+    out[kind] = [...new Set([...chips].map((c) => c.getAttribute('data-hovercard-id').trim()).filter(Boolean))];
+  }
+  return out;
+}
+
+/**
+ * If `el` is (inside) a button that sends the compose it belongs to, return that button:
+ * Send or Send & Archive. Schedule-send's menu opener is not a send.
+ */
+export function sendButtonAt(el) {
+  if (!el || !el.closest) return null;
+  const button = el.closest('div[role=button]');
+  if (!button) return null;
+  if (button.matches(SELECTORS.sendButton) || button.matches(SELECTORS.sendAndArchiveButton)) {
+    return composeOf(button) ? button : null;
+  }
+  return null;
+}
+
+/** True for elements of quoted earlier messages inside a compose body. */
+export function isQuoted(el) {
+  return Boolean(el.closest(SELECTORS.quote));
+}
+
+/** Put an element into the compose window's bottom toolbar, right after the Send button. */
+export function mountInToolbar(compose, el) {
+  const row = compose.querySelector(SELECTORS.toolbarRow);
+  if (!row) return false;
+  const cell = document.createElement('td');
+  cell.className = 'gU mailtick-toolbar-cell';
+  cell.append(el);
+  const sendCell = row.querySelector(SELECTORS.toolbarSendCell);
+  if (sendCell) sendCell.after(cell);
+  else row.prepend(cell);
+  return true;
+}
+
+/** The rows of thread lists on screen with their Gmail ids (hex). */
+export function listRows(root = document) {
+  const rows = [];
+  for (const row of root.querySelectorAll(`${SELECTORS.threadList} ${SELECTORS.threadRow}`)) {
+    const span = row.querySelector(SELECTORS.rowThreadSpan);
+    if (!span) continue;
+    const threadId =
+      normalizeLegacyId(span.getAttribute('data-legacy-thread-id')) ||
+      parseThreadId(span.getAttribute('data-thread-id'));
+    const messageId = normalizeLegacyId(
+      span.getAttribute('data-legacy-last-non-draft-message-id') ||
+        span.getAttribute('data-legacy-last-message-id'),
+    );
+    if (threadId || messageId) rows.push({ el: row, threadId, messageId });
+  }
+  return rows;
+}
+
+/** Where a row's check marks go: the start of its date cell. */
+export function rowCheckSlot(row) {
+  return row.querySelector(SELECTORS.rowDateCell);
+}
+
+/** The messages of the open conversation: element, hex message id, images of its body. */
+export function conversationMessages(root = document) {
+  return [...root.querySelectorAll(SELECTORS.conversationMessage)].map((el) => {
+    const body = el.querySelector(SELECTORS.messageBody);
+    return {
+      el,
+      messageId:
+        normalizeLegacyId(el.getAttribute('data-legacy-message-id')) ||
+        parseMessageId(el.getAttribute('data-message-id')),
+      imageSources: body ? [...body.querySelectorAll('img[src]')].map((i) => i.getAttribute('src')) : [],
+    };
+  });
+}
+
+/** Where a message's check marks go: its date cell, else its header. */
+export function messageCheckSlot(message) {
+  return message.querySelector(SELECTORS.messageDateCell) || message.querySelector(SELECTORS.messageHeader);
+}

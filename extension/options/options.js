@@ -1,0 +1,114 @@
+// Server address, sign-in (Google through launchWebAuthFlow when the server offers it, or a
+// pasted token), tracking default, and a connection check in plain words. The token is written
+// to extension storage here and read only by the service worker.
+
+import { chromeTranslator, localizePage } from '../lib/i18n.js';
+import { ask } from '../lib/runtime.js';
+import { DEFAULTS, getSettings, serverBase, setSettings } from '../sw-settings.js';
+
+const t = chromeTranslator();
+localizePage(document, t);
+
+const $ = (id) => document.getElementById(id);
+const serverInput = $('server');
+const tokenInput = $('token');
+const connection = $('connection');
+const required = chrome.runtime.getManifest().host_permissions;
+
+function say(text, state) {
+  connection.textContent = text;
+  connection.dataset.state = state;
+}
+
+function originPattern(base) {
+  return `${new URL(base).origin}/*`;
+}
+
+/** True when the manifest's own host permissions already cover the server (loopback). */
+function coveredByManifest(base) {
+  const u = new URL(base);
+  return required.some((p) => p === `${u.protocol}//${u.hostname}/*`);
+}
+
+async function check() {
+  const s = await getSettings();
+  say(t('optionsChecking'), 'unknown');
+  const answer = await ask({ type: 'checkConnection', server: s.server, token: s.token });
+  const google = answer.server && answer.server.google_sign_in === true;
+  $('google').hidden = !google;
+  $('sign-out').hidden = !s.token;
+  if (answer.ok) {
+    if (answer.me.email !== s.email) await setSettings({ email: answer.me.email });
+    return say(t('connOk', [answer.me.email, s.server]), 'ok');
+  }
+  const e = answer.error || {};
+  if (answer.step === 'server') {
+    if (e.kind === 'config') return say(t('connBadUrl'), 'error');
+    if (e.code === 'not_mailtick') return say(t('connNotMailtick', [s.server]), 'error');
+    if (e.kind === 'network') return say(t('connUnreachable', [s.server]), 'error');
+    return say(t('connServerError', [s.server, e.message || e.code || '']), 'error');
+  }
+  if (e.code === 'no_token') return say(t(google ? 'connNoTokenGoogle' : 'connNoToken'), 'error');
+  if (e.kind === 'auth') return say(t('connBadToken'), 'error');
+  if (e.kind === 'network') return say(t('connUnreachable', [s.server]), 'error');
+  return say(t('connServerError', [s.server, e.message || e.code || '']), 'error');
+}
+
+$('save-server').addEventListener('click', async () => {
+  const base = serverBase(serverInput.value.trim());
+  if (!base) return say(t('connBadUrl'), 'error');
+  const previous = (await getSettings()).server;
+  if (!coveredByManifest(base)) {
+    // Needs the click's user activation, which outlives the quick storage read above.
+    const granted = await chrome.permissions.request({ origins: [originPattern(base)] });
+    if (!granted) return say(t('connPermissionDenied', [base]), 'error');
+  }
+  await setSettings({ server: base });
+  const prevBase = serverBase(previous);
+  if (prevBase && new URL(prevBase).origin !== new URL(base).origin && !coveredByManifest(prevBase)) {
+    chrome.permissions.remove({ origins: [originPattern(prevBase)] }).catch(() => {});
+  }
+  await ask({ type: 'settingsChanged' });
+  check();
+});
+
+$('save-token').addEventListener('click', async () => {
+  const token = tokenInput.value.trim();
+  await setSettings({ token, email: '' });
+  tokenInput.value = '';
+  await ask({ type: 'settingsChanged' });
+  check();
+});
+
+$('sign-out').addEventListener('click', async () => {
+  await setSettings({ token: '', email: '' });
+  check();
+});
+
+$('google-sign-in').addEventListener('click', async () => {
+  const { server } = await getSettings();
+  const url = `${serverBase(server)}/auth/google/start?extension_id=${encodeURIComponent(chrome.runtime.id)}`;
+  let redirect;
+  try {
+    redirect = await chrome.identity.launchWebAuthFlow({ url, interactive: true });
+  } catch (err) {
+    return say(t('connSignInFailed', [String((err && err.message) || err)]), 'error');
+  }
+  const params = new URLSearchParams(new URL(redirect).hash.slice(1));
+  if (params.get('error')) return say(t('connSignInFailed', [params.get('error')]), 'error');
+  const token = params.get('token');
+  if (!token) return say(t('connSignInFailed', ['no token']), 'error');
+  await setSettings({ token, email: params.get('email') || '' });
+  await ask({ type: 'settingsChanged' });
+  check();
+});
+
+$('track-default').addEventListener('change', (e) => setSettings({ trackByDefault: e.target.checked }));
+$('check').addEventListener('click', check);
+
+(async () => {
+  const s = await getSettings();
+  serverInput.value = s.server || DEFAULTS.server;
+  $('track-default').checked = s.trackByDefault;
+  check();
+})();

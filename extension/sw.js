@@ -1,0 +1,25 @@
+// Mailtick's service worker: a list of imports and top-level listeners. Chrome stops the
+// worker after ~30 s idle; all state is in chrome.storage and periodic work in chrome.alarms.
+
+import { handle } from './sw-handlers.js';
+import { syncPixelGuard } from './sw-pixel-guard.js';
+import { ALARM, flush } from './sw-queue.js';
+
+chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  handle(message, sender).then(sendResponse);
+  return true; // answer asynchronously
+});
+
+chrome.alarms.onAlarm.addListener((alarm) => {
+  if (alarm.name === ALARM) flush();
+});
+
+chrome.runtime.onInstalled.addListener(() => {
+  syncPixelGuard();
+  flush();
+});
+
+chrome.runtime.onStartup.addListener(() => {
+  syncPixelGuard();
+  flush();
+});
