@@ -56,7 +56,7 @@ def create_app(config=None, *, store=None) -> Flask:
     @app.get("/healthz")
     def healthz():
         try:
-            store.ping()
+            app.extensions["mailtick.store"].ping()
         except Exception as exc:
             log.warning("health check: store not ready: %s", exc)
             return jsonify(status="unavailable", store=settings.store_kind), 503
@@ -64,5 +64,7 @@ def create_app(config=None, *, store=None) -> Flask:
 
     if not settings.google_sign_in:
         log.info("Google sign-in is off (set MAILTICK_GOOGLE_CLIENT_ID and _SECRET to enable)")
-    log.info("Mailtick %s on %s store, links at %s", __version__, settings.store_kind, settings.base_url)
+    log.info(
+        "Mailtick %s on %s store, links at %s", __version__, settings.store_kind, settings.base_url
+    )
     return app

@@ -88,17 +88,21 @@ def status_json(message: Message) -> dict:
 
 def json_body() -> dict:
     """The request's JSON object, or a 400 that says what is wrong with it."""
-    if not request.data:
+    if not request.get_data(cache=True):
         return {}
     if not request.is_json:
         raise ApiError(
-            415, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'."
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with 'Content-Type: application/json'.",
         )
     data = request.get_json(silent=True)
     if data is None:
-        raise ApiError(400, "malformed_json", "The body is not valid JSON. Check quotes and commas.")
+        raise ApiError(
+            400, "malformed_json", "The body is not valid JSON. Check quotes and commas."
+        )
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object, like {\"ids\": [...]}.")
+        raise ApiError(400, "invalid_body", 'The body must be a JSON object, like {"ids": [...]}.')
     return data
 
 
@@ -142,10 +146,14 @@ def parse_completion(data: dict) -> dict:
     if "recipients" in data:
         recipients = data["recipients"]
         if not isinstance(recipients, dict):
-            raise invalid("recipients", 'must be an object like {"to": [...], "cc": [], "bcc": []}.')
+            raise invalid(
+                "recipients", 'must be an object like {"to": [...], "cc": [], "bcc": []}.'
+            )
         extra = set(recipients) - {"to", "cc", "bcc"}
         if extra:
-            raise invalid("recipients", f"may only have to, cc and bcc, not {', '.join(sorted(extra))}.")
+            raise invalid(
+                "recipients", f"may only have to, cc and bcc, not {', '.join(sorted(extra))}."
+            )
         for key in ("to", "cc", "bcc"):
             if key in recipients:
                 changes[key] = _address_list(recipients[key], f"recipients.{key}")
@@ -171,7 +179,9 @@ def parse_completion(data: dict) -> dict:
         if key in data:
             value = data[key]
             if value is not None and (not isinstance(value, str) or not GMAIL_ID.match(value)):
-                raise invalid(key, "must be Gmail's id as a string (like '18c2f0a1b2c3d4e5') or null.")
+                raise invalid(
+                    key, "must be Gmail's id as a string (like '18c2f0a1b2c3d4e5') or null."
+                )
             changes[key] = value.lower().lstrip("#") if value else None
     return changes
 
@@ -261,7 +271,9 @@ def history():
         try:
             decode_cursor(cursor)
         except ValueError:
-            raise invalid("cursor", "is not one this server handed out; start without it.") from None
+            raise invalid(
+                "cursor", "is not one this server handed out; start without it."
+            ) from None
     query = request.args.get("q", "").strip()[:200]
     page, next_cursor = store().messages(g.account.id, limit, cursor, query)
     return jsonify(messages=[message_json(m) for m in page], next_cursor=next_cursor)
@@ -280,7 +292,11 @@ def statuses():
     data = json_body()
     unknown = sorted(set(data) - {"ids", "gmail_ids"})
     if unknown:
-        raise ApiError(400, "unknown_field", f"Unknown field(s): {', '.join(unknown)}. Send ids and/or gmail_ids.")
+        raise ApiError(
+            400,
+            "unknown_field",
+            f"Unknown field(s): {', '.join(unknown)}. Send ids and/or gmail_ids.",
+        )
     ids = _string_list(data.get("ids", []), "ids", MAX_STATUS_IDS)
     gmail_ids = _string_list(data.get("gmail_ids", []), "gmail_ids", MAX_STATUS_IDS)
     if len(ids) + len(gmail_ids) > MAX_STATUS_IDS:

@@ -52,7 +52,10 @@ def serve(args) -> int:
             return create_app()
 
     settings = _settings()
-    print(f"Mailtick {__version__} on http://{args.host}:{args.port} ({settings.store_url})", flush=True)
+    print(
+        f"Mailtick {__version__} on http://{args.host}:{args.port} ({settings.store_url})",
+        flush=True,
+    )
     Server().run()
     return 0
 
@@ -91,6 +94,18 @@ def demo(args) -> int:
     """Walk one message through reserve, complete, an open and a click against a server."""
     import requests
 
+    try:
+        return _demo(args, requests)
+    except requests.RequestException as exc:
+        print(
+            f"mailtick: cannot reach {args.server} ({type(exc).__name__}). Is the server running?"
+            " Start it with 'make run' or 'mailtick serve'.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _demo(args, requests) -> int:
     server = args.server.rstrip("/")
     token = args.token or os.environ.get("MAILTICK_TOKEN")
     if not token:
@@ -129,14 +144,22 @@ def demo(args) -> int:
     pixel = requests.get(
         reserved["pixel_url"],
         timeout=10,
-        headers={"User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
-                 " (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
+        headers={
+            "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
+            " (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+        },
     )
-    print(f"3. Alice opened the email (pixel answered {pixel.status_code}, {len(pixel.content)} bytes).")
+    print(
+        f"3. Alice opened the email (pixel answered {pixel.status_code},"
+        f" {len(pixel.content)} bytes)."
+    )
     click = requests.get(
         f"{reserved['click_base']}/0?u={quote(link, safe='')}", timeout=10, allow_redirects=False
     )
-    print(f"4. Alice clicked the link (redirected {click.status_code} to {click.headers.get('Location')}).")
+    print(
+        f"4. Alice clicked the link (redirected {click.status_code}"
+        f" to {click.headers.get('Location')})."
+    )
     status = call("POST", "/messages/status", json={"ids": [reserved["id"]]})["statuses"][0]
     print(f"   Gmail shows: {_marks(status)}")
     return 0
@@ -159,7 +182,9 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("serve", help="serve Mailtick with gunicorn")
     run.add_argument("--host", default=os.environ.get("MAILTICK_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    run.add_argument("--workers", type=int, default=int(os.environ.get("MAILTICK_WORKERS", max(2, cores))))
+    run.add_argument(
+        "--workers", type=int, default=int(os.environ.get("MAILTICK_WORKERS", max(2, cores)))
+    )
     run.add_argument("--threads", type=int, default=int(os.environ.get("MAILTICK_THREADS", "8")))
     run.add_argument("--access-log", action="store_true", help="log every request")
     run.set_defaults(func=serve)
@@ -176,7 +201,9 @@ def parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=token_revoke)
 
     walk = commands.add_parser("demo", help="walk one tracked message through its life")
-    walk.add_argument("--server", default=os.environ.get("MAILTICK_BASE_URL", "http://127.0.0.1:8080"))
+    walk.add_argument(
+        "--server", default=os.environ.get("MAILTICK_BASE_URL", "http://127.0.0.1:8080")
+    )
     walk.add_argument("--token", help="API token (default: $MAILTICK_TOKEN, else a new local one)")
     walk.set_defaults(func=demo)
 
@@ -186,7 +213,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -31,7 +31,10 @@ class ApiError(Exception):
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/auth/", "/addon/")) or request.accept_mimetypes.best == "application/json"
+    return (
+        request.path.startswith(("/api/", "/auth/", "/addon/"))
+        or request.accept_mimetypes.best == "application/json"
+    )
 
 
 def register(app: Flask) -> None:

@@ -96,8 +96,18 @@ SCHEMAS = {
     "Message": {
         "type": "object",
         "required": [
-            "id", "subject", "recipients", "sent_at", "created_at", "state", "opens",
-            "first_open_at", "last_open_at", "clicks", "links", "pixel_url",
+            "id",
+            "subject",
+            "recipients",
+            "sent_at",
+            "created_at",
+            "state",
+            "opens",
+            "first_open_at",
+            "last_open_at",
+            "clicks",
+            "links",
+            "pixel_url",
         ],
         "properties": {
             "id": {"type": "string"},
@@ -234,9 +244,23 @@ def document(base_url: str, version: str) -> dict:
                     "summary": "History of sent tracked messages, newest first",
                     "security": bearer,
                     "parameters": [
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 200,
+                                "default": 50,
+                            },
+                        },
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Search subject and recipients."},
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "Search subject and recipients.",
+                        },
                     ],
                     "responses": {
                         "200": _json(
@@ -278,7 +302,9 @@ def document(base_url: str, version: str) -> dict:
                             {
                                 "type": "object",
                                 "required": ["statuses"],
-                                "properties": {"statuses": {"type": "array", "items": _ref("Status")}},
+                                "properties": {
+                                    "statuses": {"type": "array", "items": _ref("Status")}
+                                },
                             },
                             "States of the ids that are yours; others are absent",
                         ),
@@ -291,7 +317,11 @@ def document(base_url: str, version: str) -> dict:
                 "get": {
                     "summary": "One message with its events",
                     "security": bearer,
-                    "responses": {"200": _json(_ref("Message"), "The message"), **ERRORS, **NOT_FOUND},
+                    "responses": {
+                        "200": _json(_ref("Message"), "The message"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
                 },
                 "patch": {
                     "summary": "Complete a reserved message after sending (idempotent)",
@@ -300,7 +330,11 @@ def document(base_url: str, version: str) -> dict:
                         "required": True,
                         "content": {"application/json": {"schema": _ref("Completion")}},
                     },
-                    "responses": {"200": _json(_ref("Message"), "Completed"), **ERRORS, **NOT_FOUND},
+                    "responses": {
+                        "200": _json(_ref("Message"), "Completed"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
                 },
                 "delete": {
                     "summary": "Delete a message and its hits",

@@ -56,8 +56,12 @@ class Spool:
         """How many hits wait in the spool (across every process's file)."""
         count = 0
         for path in self.directory.glob("hits-*.jsonl*"):
-            with open(path, encoding="utf-8") as handle:
-                count += sum(1 for line in handle if line.strip())
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    count += sum(1 for line in handle if line.strip())
+            except FileNotFoundError:
+                continue  # claimed and written while we counted
+
         return count
 
     def drain(self) -> int:
@@ -124,6 +128,8 @@ class Spool:
         while not self._stopped.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
+            if self._stopped.is_set():
+                break
             if not any(self.directory.glob("hits-*")):
                 continue
             try:

@@ -80,7 +80,9 @@ def _in(address: str, networks: list) -> bool:
 
 
 def make_hit(message_id: str, kind: str, **extra) -> Hit:
-    headers = {name: request.headers[name][:512] for name in KEPT_HEADERS if name in request.headers}
+    headers = {
+        name: request.headers[name][:512] for name in KEPT_HEADERS if name in request.headers
+    }
     return Hit(
         id=secrets.token_urlsafe(12),
         message_id=message_id,
@@ -125,7 +127,9 @@ def click(message_id: str, index: str):
     registered = None
     if ID_PATTERN.match(message_id) and index.isdigit() and len(index) < 6:
         try:
-            registered = current_app.extensions["mailtick.store"].link_target(message_id, int(index))
+            registered = current_app.extensions["mailtick.store"].link_target(
+                message_id, int(index)
+            )
         except Exception:
             log.exception("link lookup failed for %s/%s", message_id, index)
     if registered is not None and registered == destination and _is_web_url(destination):

@@ -83,8 +83,11 @@ def sent_message(client, auth):
         body = {
             "subject": subject,
             "recipients": {"to": list(to), "cc": [], "bcc": []},
-            "links": list(links if links is not None else
-                          ["https://example.com/report?q=1&x=2", "http://example.org/a b"]),
+            "links": list(
+                links
+                if links is not None
+                else ["https://example.com/report?q=1&x=2", "http://example.org/path?a=1&b=%2F#top"]
+            ),
         }
         response = client.patch(f"/api/v1/messages/{reserved['id']}", json=body, headers=headers)
         assert response.status_code == 200, response.get_json()
@@ -125,12 +128,25 @@ class LiveServer:
         return env
 
     def start(self) -> None:
-        log = open(self.log_path, "a")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--port", str(self.port),
-             "--workers", str(self.workers), "--threads", "8"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "backend.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                    "--threads",
+                    "8",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -161,8 +177,12 @@ class LiveServer:
     def token(self, email: str = "sender@example.com") -> str:
         return Users(self.store).token(email)
 
-    def hit_pixel(self, pixel_url: str, user_agent: str = "Mozilla/5.0 (X11; Linux x86_64)"
-                  " AppleWebKit/537.36 (KHTML, like Gecko) Thunderbird/128.0") -> requests.Response:
+    def hit_pixel(
+        self,
+        pixel_url: str,
+        user_agent: str = "Mozilla/5.0 (X11; Linux x86_64)"
+        " AppleWebKit/537.36 (KHTML, like Gecko) Thunderbird/128.0",
+    ) -> requests.Response:
         return requests.get(pixel_url, headers={"User-Agent": user_agent}, timeout=10)
 
 

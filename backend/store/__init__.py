@@ -187,8 +187,9 @@ class Store(abc.ABC):
         """Remove the account, its tokens, its messages and their hits."""
 
     @abc.abstractmethod
-    def add_token(self, account_id: str, token_hash: str, now: datetime, label: str = "") -> None:
-        ...
+    def add_token(
+        self, account_id: str, token_hash: str, now: datetime, label: str = ""
+    ) -> None: ...
 
     @abc.abstractmethod
     def account_for_token(self, token_hash: str) -> Account | None: ...
@@ -199,7 +200,9 @@ class Store(abc.ABC):
 
     # Messages.
     @abc.abstractmethod
-    def reserve(self, account_id: str, message_id: str, now: datetime, expires_at: datetime) -> None:
+    def reserve(
+        self, account_id: str, message_id: str, now: datetime, expires_at: datetime
+    ) -> None:
         """Create an empty message owned by the account; it expires unless completed."""
 
     @abc.abstractmethod

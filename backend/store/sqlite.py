@@ -73,7 +73,12 @@ MIGRATIONS: list[str] = [
 
 
 def _search_text(subject: str, recipients: dict) -> str:
-    parts = [subject, *recipients.get("to", []), *recipients.get("cc", []), *recipients.get("bcc", [])]
+    parts = [
+        subject,
+        *recipients.get("to", []),
+        *recipients.get("cc", []),
+        *recipients.get("bcc", []),
+    ]
     return "\n".join(parts).lower()
 
 
@@ -93,7 +98,9 @@ class SQLiteStore(Store):
     def from_url(cls, url: str) -> SQLiteStore:
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
-            raise ValueError(f"a SQLite store URL looks like sqlite:///path/to/file.db, got {url!r}")
+            raise ValueError(
+                f"a SQLite store URL looks like sqlite:///path/to/file.db, got {url!r}"
+            )
         # As in SQLAlchemy: sqlite:///relative/path.db, sqlite:////absolute/path.db
         return cls(url[len(prefix) :])
 
@@ -103,7 +110,10 @@ class SQLiteStore(Store):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                # check_same_thread=False only so close() may close every thread's connection.
+                conn = sqlite3.connect(
+                    self.path, timeout=10, isolation_level=None, check_same_thread=False
+                )
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
             conn.row_factory = sqlite3.Row
@@ -188,7 +198,9 @@ class SQLiteStore(Store):
         return _account(row) if row else None
 
     def delete_account(self, account_id: str) -> None:
-        self._run(lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)), write=True)
+        self._run(
+            lambda db: db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)), write=True
+        )
 
     def add_token(self, account_id: str, token_hash: str, now: datetime, label: str = "") -> None:
         self._run(
@@ -216,7 +228,9 @@ class SQLiteStore(Store):
         return cur.rowcount > 0
 
     # Messages.
-    def reserve(self, account_id: str, message_id: str, now: datetime, expires_at: datetime) -> None:
+    def reserve(
+        self, account_id: str, message_id: str, now: datetime, expires_at: datetime
+    ) -> None:
         self._run(
             lambda db: db.execute(
                 "INSERT INTO messages (id, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -286,7 +300,9 @@ class SQLiteStore(Store):
 
     def link_target(self, message_id: str, index: int) -> str | None:
         row = self._run(
-            lambda db: db.execute("SELECT links FROM messages WHERE id = ?", (message_id,)).fetchone()
+            lambda db: db.execute(
+                "SELECT links FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
         )
         if row is None:
             return None
@@ -311,7 +327,9 @@ class SQLiteStore(Store):
 
         def run(db):
             rows = db.execute(sql, params).fetchall()
-            return self._attach_clicks(db, [_message(row) for row in rows[:limit]]), len(rows) > limit
+            return self._attach_clicks(db, [_message(row) for row in rows[:limit]]), len(
+                rows
+            ) > limit
 
         page, more = self._run(run)
         next_cursor = encode_cursor(iso(page[-1].sent_at), page[-1].id) if more and page else None

@@ -1,0 +1,103 @@
+"""The real thing: gunicorn serving the app, the CLI's demo against it, configuration errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import requests
+from conftest import ROOT
+
+from backend.config import Settings
+from backend.store import open_store
+
+
+def test_gunicorn_serves_health_pixel_and_root(live_server):
+    health = requests.get(f"{live_server.url}/healthz", timeout=5)
+    assert health.json() == {"status": "ok", "store": "sqlite", "version": "0.1.0"}
+    pixel = requests.get(f"{live_server.url}/p/{'x' * 24}.gif", timeout=5)
+    assert pixel.status_code == 200 and len(pixel.content) == 43
+    assert "Set-Cookie" not in pixel.headers
+    assert "gunicorn" in pixel.headers.get("Server", "")
+    assert live_server.url in requests.get(live_server.url, timeout=5).text
+
+
+def test_demo_walks_a_message_to_opened(live_server):
+    token = live_server.token("demo@example.com")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "demo",
+            "--server",
+            live_server.url,
+            "--token",
+            token,
+        ],
+        cwd=ROOT,
+        env=live_server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "tracked, not opened yet" in result.stdout
+    assert lines[-1].strip().startswith("Gmail shows: ✓✓ opened 1 time, 1 click")
+    assert "redirected 302 to https://example.com/pricing?plan=team" in result.stdout
+
+
+def test_demo_says_clearly_when_the_server_is_not_there(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "demo",
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "mt_x",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MAILTICK_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "http://127.0.0.1:9" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"MAILTICK_STORE": "postgres://db"}, "sqlite:///PATH or firestore://PROJECT"),
+        ({"MAILTICK_BASE_URL": "mailtick.example.com"}, "must start with http"),
+        ({"MAILTICK_TRUSTED_PROXIES": "not-a-network"}, "not an address or network"),
+    ],
+)
+def test_configuration_mistakes_are_named(tmp_path, env, words):
+    with pytest.raises(ValueError, match=words):
+        settings = Settings.from_env({"MAILTICK_DATA_DIR": str(tmp_path), **env})
+        open_store(settings.store_url)
+
+
+def test_default_store_is_sqlite_in_the_data_folder(tmp_path):
+    settings = Settings.from_env({"MAILTICK_DATA_DIR": str(tmp_path)})
+    assert settings.store_url == f"sqlite:///{tmp_path / 'mailtick.db'}"
+    assert settings.base_url == "http://127.0.0.1:8080"
+    assert settings.trusted_proxies == ()
+
+
+def test_store_urls_follow_sqlalchemy_convention(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel/x.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/abs/y.db")
+    assert relative.path == "rel/x.db" and (tmp_path / "rel" / "x.db").exists()
+    assert (tmp_path / "abs" / "y.db").exists()
+    relative.close()
+    absolute.close()
