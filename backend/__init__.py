@@ -19,7 +19,7 @@ def create_app(config=None, *, store=None) -> Flask:
     `config` may be a Settings object or a dict of Settings fields; `store` lets tests hand in
     a store they made (it must match the settings' idea of which store is in use).
     """
-    from . import api, auth, errors, tracking, web
+    from . import api, auth, cron, errors, tracking, web
     from .config import Settings
     from .spool import Spool
     from .store import open_store
@@ -46,12 +46,14 @@ def create_app(config=None, *, store=None) -> Flask:
         ipaddress.ip_network(network, strict=False) for network in settings.trusted_proxies
     ]
     spool.start()
+    app.extensions["mailtick.housekeeping"] = cron.start_housekeeping(store)
 
     errors.register(app)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(cron.bp)
 
     @app.get("/healthz")
     def healthz():

@@ -41,6 +41,8 @@ class Settings:
     extension_ids: tuple[str, ...] = ()
     # Signs the short-lived OAuth state; generated per process when unset.
     secret_key: str = ""
+    # Lets an operator call /cron/* routes outside App Engine.
+    admin_token: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -60,6 +62,7 @@ class Settings:
             google_client_secret=env.get("MAILTICK_GOOGLE_CLIENT_SECRET", ""),
             extension_ids=_list(env.get("MAILTICK_EXTENSION_IDS")),
             secret_key=env.get("MAILTICK_SECRET_KEY", ""),
+            admin_token=env.get("MAILTICK_ADMIN_TOKEN", ""),
         )
         return settings.resolved()
 

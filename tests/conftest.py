@@ -34,6 +34,7 @@ def settings(tmp_path):
 def app(settings):
     app = create_app(settings)
     yield app
+    app.extensions["mailtick.housekeeping"].set()
     app.extensions["mailtick.spool"].stop()
     app.extensions["mailtick.store"].close()
 

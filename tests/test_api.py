@@ -393,3 +393,21 @@ def test_root_page_says_what_runs_and_how_to_connect(client):
     assert "Mailtick" in html and "sqlite" in html
     assert "http://mailtick.test" in html
     assert "mailtick token create" in html
+
+
+def test_cron_purge_needs_cron_or_the_admin_token(settings, monkeypatch):
+    import dataclasses
+
+    from backend import create_app
+
+    app = create_app(dataclasses.replace(settings, admin_token="admin-secret"))
+    client = app.test_client()
+    assert client.get("/cron/purge").status_code == 403
+    assert client.get("/cron/purge", headers={"X-Appengine-Cron": "true"}).status_code == 403
+    assert client.get("/cron/purge", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    ok = client.get("/cron/purge", headers={"Authorization": "Bearer admin-secret"})
+    assert ok.status_code == 200 and ok.get_json() == {"purged_reservations": 0}
+    monkeypatch.setenv("GAE_ENV", "standard")
+    assert client.get("/cron/purge", headers={"X-Appengine-Cron": "true"}).status_code == 200
+    app.extensions["mailtick.housekeeping"].set()
+    app.extensions["mailtick.spool"].stop()
