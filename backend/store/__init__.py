@@ -88,6 +88,8 @@ class Message:
     last_open_at: datetime | None = None
     clicks: int = 0
     link_clicks: dict[int, int] = field(default_factory=dict)
+    # Opens by machines that fetch every image (Apple Mail Privacy Protection): "probably opened".
+    machine_opens: int = 0
 
     @property
     def completed(self) -> bool:
@@ -116,6 +118,12 @@ class Hit:
     headers: dict[str, str] = field(default_factory=dict)
     # Whether the hit counts as a reader's open or click in the aggregates.
     counted: bool = True
+    # What the hit was (see backend/classify.py): human, gmail_proxy, apple_mpp, yahoo_proxy,
+    # scanner, self, duplicate; "" while unclassified.
+    cls: str = ""
+    # The reader's mail client and device as parsed from the user agent, when it tells.
+    client: str = ""
+    device: str = ""
 
     def to_json(self) -> dict:
         return {
@@ -130,6 +138,9 @@ class Hit:
             "url": self.url,
             "headers": self.headers,
             "counted": self.counted,
+            "cls": self.cls,
+            "client": self.client,
+            "device": self.device,
         }
 
     @classmethod
@@ -146,6 +157,9 @@ class Hit:
             url=data.get("url"),
             headers=data.get("headers") or {},
             counted=data.get("counted", True),
+            cls=data.get("cls", ""),
+            client=data.get("client", ""),
+            device=data.get("device", ""),
         )
 
 
