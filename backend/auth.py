@@ -19,7 +19,7 @@ from .store import Account, Store, utcnow
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
-TOKEN_PREFIX = "mt_"
+TOKEN_PREFIX = "mt_"  # noqa: S105 - a prefix that marks Mailtick tokens, not a secret
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
@@ -46,16 +46,16 @@ def authenticated(view):
     def wrapper(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise ApiError(
                 401,
                 "unauthorized",
                 "Send an API token as 'Authorization: Bearer <token>'. Get one with"
                 " 'mailtick token create EMAIL' or by signing in from the extension's options.",
             )
-        account = current_app.extensions["mailtick.store"].account_for_token(
-            hash_token(token.strip())
-        )
+        token_hash = hash_token(token)
+        account = current_app.extensions["mailtick.store"].account_for_token(token_hash)
         if account is None:
             raise ApiError(
                 401,
@@ -64,7 +64,7 @@ def authenticated(view):
                 " server. Create a new one and paste it into the extension's options.",
             )
         g.account = account
-        g.token_hash = hash_token(token.strip())
+        g.token_hash = token_hash
         return view(*args, **kwargs)
 
     return wrapper
