@@ -1,0 +1,597 @@
+"""Benchmark Mailtick's pixel and status endpoints against a bare WSGI app, in one run.
+
+    .venv/bin/python bench/run.py [--help]        (or: make bench)
+
+Starts, on 127.0.0.1 only and in a temporary data folder:
+  - Mailtick itself (`mailtick serve`: gunicorn, SQLite store), recording every hit;
+  - bench/bare_app.py under gunicorn with the same worker class, workers, threads, timeouts
+    and keep-alive, answering every request with the same GIF and headers, recording nothing.
+Load comes from a second process (bench/load.py): keep-alive connections, a thread each,
+bounded in count and time. Pixel rounds alternate between the two servers, so a noisy
+neighbour or a change of CPU clock hits both alike. Then the batch status call (50 ids, 16
+concurrent clients). Last, with the server stopped, the hits it answered 200 are compared
+with the hits its store and spool kept.
+
+Figures are printed against the bare app measured in the same run, because absolute numbers
+depend on the machine. The exit status is 1 only when hits were lost (2 when the benchmark
+could not run); throughput and latency targets print PASS or FAIL but do not fail the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+HOST = "127.0.0.1"
+
+# What Gmail's image proxy sends when a recipient opens a message, so the benchmark also
+# exercises the request headers backend/tracking.py keeps with each hit.
+PIXEL_REQUEST = (
+    "GET /p/{id}.gif HTTP/1.1\r\n"
+    "Host: 127.0.0.1\r\n"
+    "User-Agent: Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0"
+    " (via ggpht.com GoogleImageProxy)\r\n"
+    "Accept: image/webp,image/apng,image/*,*/*;q=0.8\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Accept-Language: en-US,en;q=0.9\r\n"
+    "\r\n"
+)
+
+# Headers that differ between any two gunicorn servers answering the same thing.
+VOLATILE_HEADERS = {"date", "server", "connection"}
+
+TARGET_PIXEL_RATIO = 0.7
+TARGET_STATUS_P99_MS = 20.0
+STATUS_BATCH = 50
+STATUS_CLIENTS = 16
+STATUS_PAGES = 8  # different sets of ids, like different pages of the Sent folder
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # Worker and thread defaults are `mailtick serve`'s own (backend/cli.py).
+    parser.add_argument("--workers", type=int, default=max(2, cores), help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive pixel clients")
+    parser.add_argument("--rounds", type=int, default=3, help="pixel rounds per server")
+    parser.add_argument("--requests", type=int, default=8000, help="timed pixel requests a round")
+    parser.add_argument("--warmup", type=int, default=500, help="untimed requests before a phase")
+    parser.add_argument("--messages", type=int, default=200, help="tracked messages to reserve")
+    parser.add_argument("--status-requests", type=int, default=3000, help="timed status calls")
+    parser.add_argument("--max-seconds", type=float, default=20, help="time cap of a timed phase")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
+    return parser.parse_args(argv)
+
+
+# Servers.
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A gunicorn master started by this script, logging to a file in the run's folder."""
+
+    def __init__(self, name: str, command: list[str], env: dict, port: int, log: Path):
+        self.name, self.command, self.env, self.port, self.log = name, command, env, port, log
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready_path: str, workers: int) -> None:
+        """Start, wait for an answer on ready_path, then for every worker to have booted."""
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                self.command, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.poll() is None:
+            log = self.log.read_text()
+            booted = len(re.findall(r"Booting worker", log)) >= workers
+            # Refuse to measure a server set up otherwise than asked (no /proc: trust the log).
+            if booted and "Using worker: gthread" in log and len(self.workers()) in (0, workers):
+                try:
+                    if request(self.port, "GET", ready_path)[0] == 200:
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit(
+            f"{self.name} did not come up with {workers} gthread workers; its log:\n"
+            + self.log.read_text()
+        )
+
+    def workers(self) -> list[int]:
+        """Pids of this master's worker processes (from /proc; empty where there is none)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU used so far by the master and its workers (None without /proc)."""
+        ticks = 0
+        for pid in [self.process.pid, *self.workers()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM lets workers finish the requests they hold), then wait."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def request(port: int, method: str, path: str, body=None, headers=None):
+    """One request on its own connection: (status, headers as a list, body)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        all_headers = dict(headers or {})
+        if payload is not None:
+            all_headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=payload, headers=all_headers)
+        response = conn.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        conn.close()
+
+
+def load(server: Server, requests: list[str], connections: int, warmup: int, count: int, args):
+    """Run bench/load.py in its own process against the server; add the server's CPU use."""
+    job = {
+        "port": server.port,
+        "connections": connections,
+        "requests": requests,
+        "warmup": warmup,
+        "count": count,
+        "max_seconds": args.max_seconds,
+    }
+    before = server.cpu_seconds()
+    done = subprocess.run(
+        [sys.executable, str(HERE / "load.py")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=args.max_seconds + 120,
+        check=False,
+    )
+    after = server.cpu_seconds()
+    if done.returncode != 0:
+        raise SystemExit(f"the load generator failed:\n{done.stderr}")
+    report = json.loads(done.stdout)
+    # The server's CPU over the whole job, warm-up included, shared out over every answer.
+    answers = report["completed"] + sum(report["warmup_statuses"].values())
+    report["server_cpu_s"] = None
+    if before is not None and after is not None and answers:
+        report["server_cpu_s"] = (after - before) * report["completed"] / answers
+    return report
+
+
+# Measurements.
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest rank, as bench/load.py computes it."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-int(fraction * 1000) * len(sorted_values) // 1000))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def pooled(reports: list[dict]) -> dict:
+    """Throughput and latency over every round of one phase."""
+    completed = sum(r["completed"] for r in reports)
+    elapsed = sum(r["elapsed_s"] for r in reports)
+    samples = sorted(value for r in reports for value in r["samples_ms"])
+    cpu = [r["server_cpu_s"] for r in reports]
+    statuses: dict[str, int] = {}
+    for r in reports:
+        for code, n in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    return {
+        "completed": completed,
+        "elapsed_s": elapsed,
+        "per_s": completed / elapsed if elapsed else 0.0,
+        "per_round_per_s": [r["completed"] / r["elapsed_s"] for r in reports if r["elapsed_s"]],
+        "p50_ms": percentile(samples, 0.50),
+        "p99_ms": percentile(samples, 0.99),
+        "max_ms": samples[-1] if samples else 0.0,
+        "statuses": statuses,
+        "errors": sum(r["errors"] for r in reports),
+        "first_errors": [e for r in reports for e in r["first_errors"]][:5],
+        "server_cpu_us": None if None in cpu or not completed else sum(cpu) / completed * 1e6,
+        "client_cpu_s": sum(r["client_cpu_s"] for r in reports),
+    }
+
+
+def reserve_messages(port: int, token: str, count: int) -> list[str]:
+    auth = {"Authorization": f"Bearer {token}"}
+    ids = []
+    for _ in range(count):
+        status, _, body = request(port, "POST", "/api/v1/messages", headers=auth)
+        if status != 201:
+            raise SystemExit(f"reserving a message answered {status}: {body[:300]!r}")
+        ids.append(json.loads(body)["id"])
+    return ids
+
+
+def complete_messages(port: int, token: str, ids: list[str]) -> None:
+    """Complete messages as the extension does after sending, so they read as tracked."""
+    auth = {"Authorization": f"Bearer {token}"}
+    for number, message_id in enumerate(ids):
+        status, _, body = request(
+            port,
+            "PATCH",
+            f"/api/v1/messages/{message_id}",
+            body={
+                "subject": f"Benchmark message {number}",
+                "recipients": {"to": [f"reader{number}@example.com"], "cc": [], "bcc": []},
+                "links": ["https://example.com/pricing", "https://example.com/docs"],
+                "gmail_message_id": f"{0x18C2F0A1B2C30000 + number:x}",
+            },
+            headers=auth,
+        )
+        if status != 200:
+            raise SystemExit(f"completing a message answered {status}: {body[:300]!r}")
+
+
+def compare_pixels(bare: Server, mailtick: Server, message_id: str) -> list[str]:
+    """How the two servers' pixel responses differ (empty when they do not)."""
+    answers = []
+    for server in (bare, mailtick):
+        status, headers, body = request(server.port, "GET", f"/p/{message_id}.gif")
+        kept = sorted((k.lower(), v) for k, v in headers if k.lower() not in VOLATILE_HEADERS)
+        answers.append((status, kept, body))
+    (bare_status, bare_headers, bare_body), (status, headers, body) = answers
+    problems = []
+    if bare_status != status:
+        problems.append(f"status {bare_status} (bare) vs {status} (Mailtick)")
+    if bare_body != body or len(body) != 43:
+        problems.append(f"body of {len(bare_body)} bytes (bare) vs {len(body)} (Mailtick)")
+    if bare_headers != headers:
+        problems.append(f"headers {bare_headers} (bare) vs {headers} (Mailtick)")
+    return problems
+
+
+def measure_pixels(bare: Server, mailtick: Server, ids: list[str], args) -> tuple[dict, dict, int]:
+    """Alternate rounds of pixel load; return both servers' figures and the hits answered 200."""
+    requests = [PIXEL_REQUEST.format(id=message_id) for message_id in ids]
+    rounds: dict[str, list[dict]] = {"bare": [], "mailtick": []}
+    answered = 0
+    for number in range(args.rounds):
+        # Each round is a new process with new connections: a short warm-up opens them.
+        warmup = args.warmup if number == 0 else args.connections * 4
+        for key, server in (("bare", bare), ("mailtick", mailtick)):
+            report = load(server, requests, args.connections, warmup, args.requests, args)
+            rounds[key].append(report)
+            if key == "mailtick":  # each 200, warm-up too, is a hit Mailtick promised to keep
+                answered += report["statuses"].get("200", 0)
+                answered += report["warmup_statuses"].get("200", 0)
+            print(
+                f"  pixel round {number + 1}, {server.name:>8}: {report['completed']} requests"
+                f" in {report['elapsed_s']:.2f} s, p99 {report['latency_ms'].get('p99', 0):.1f} ms",
+                flush=True,
+            )
+    return pooled(rounds["bare"]), pooled(rounds["mailtick"]), answered
+
+
+def measure_status(mailtick: Server, token: str, ids: list[str], args) -> dict:
+    """The batch status call, STATUS_BATCH ids a call, from STATUS_CLIENTS clients at once."""
+    rng = random.Random(7)
+    batch = min(STATUS_BATCH, len(ids))
+    answer = json.loads(
+        request(
+            mailtick.port,
+            "POST",
+            "/api/v1/messages/status",
+            body={"ids": ids[:batch]},
+            headers={"Authorization": f"Bearer {token}"},
+        )[2]
+    )
+    if len(answer.get("statuses", [])) != batch:
+        raise SystemExit(f"the status call did not answer for every id: {str(answer)[:300]}")
+    requests = []
+    for _ in range(STATUS_PAGES):
+        body = json.dumps({"ids": rng.sample(ids, batch)})
+        requests.append(
+            "POST /api/v1/messages/status HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\n"
+            f"Authorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"\r\n{body}"
+        )
+    report = load(mailtick, requests, STATUS_CLIENTS, args.warmup // 2, args.status_requests, args)
+    print(
+        f"  status: {report['completed']} calls in {report['elapsed_s']:.2f} s,"
+        f" p99 {report['latency_ms'].get('p99', 0):.1f} ms",
+        flush=True,
+    )
+    return pooled([report])
+
+
+def recorded_hits(data_dir: Path, db_path: Path, ids: list[str]) -> tuple[int, int]:
+    """Distinct open hits for these messages: (kept in the store, kept only in the spool)."""
+    sys.path.insert(0, str(ROOT))
+    from backend.store.sqlite import SQLiteStore
+
+    wanted = set(ids)
+    store = SQLiteStore(db_path)
+    try:
+        stored = {
+            row["id"]
+            for row in store.db.execute("SELECT id, message_id FROM hits WHERE kind = 'open'")
+            if row["message_id"] in wanted
+        }
+    finally:
+        store.close()
+    spooled = set()
+    for path in (data_dir / "spool").glob("hits-*"):  # pending and claimed spool files alike
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                hit = json.loads(line)
+            except ValueError:
+                continue  # a torn last line, which the spool skips too
+            if hit.get("kind") == "open" and hit.get("message_id") in wanted:
+                spooled.add(hit["id"])
+    return len(stored), len(spooled - stored)
+
+
+# Report.
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "code": code_version(),
+        "cores": os.cpu_count(),
+        "cpu": model or platform.processor() or "unknown",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def code_version() -> str:
+    """The commit measured, and whether the backend had uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "backend"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} with uncommitted changes in backend/" if dirty else commit
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def table(bare: dict, mailtick: dict, status: dict, hits: dict, args) -> list[tuple]:
+    def us(value):
+        return f"{value:,.0f}" if value else "n/a"
+
+    def times(a, b):
+        return f"{a / b:.1f}x" if a and b else ""
+
+    ratio = mailtick["per_s"] / bare["per_s"] if bare["per_s"] else 0.0
+    return [
+        (f"Pixel, {args.connections} keep-alive clients", "bare app", "Mailtick", "ratio",
+         "target", ""),
+        ("hits/s", f"{bare['per_s']:,.0f}", f"{mailtick['per_s']:,.0f}", f"{ratio:.2f}x",
+         f">= {TARGET_PIXEL_RATIO}x", verdict(ratio >= TARGET_PIXEL_RATIO)),
+        ("p50 latency (ms)", f"{bare['p50_ms']:.1f}", f"{mailtick['p50_ms']:.1f}",
+         times(mailtick["p50_ms"], bare["p50_ms"]), "", ""),
+        ("p99 latency (ms)", f"{bare['p99_ms']:.1f}", f"{mailtick['p99_ms']:.1f}",
+         times(mailtick["p99_ms"], bare["p99_ms"]), "", ""),
+        ("server CPU per request (us)", us(bare["server_cpu_us"]), us(mailtick["server_cpu_us"]),
+         times(mailtick["server_cpu_us"], bare["server_cpu_us"]), "", ""),
+        ("requests timed / failed", f"{bare['completed']} / {bare['errors']}",
+         f"{mailtick['completed']} / {mailtick['errors']}", "", "", ""),
+        ("",) * 6,
+        (f"Status, {STATUS_BATCH} ids, {STATUS_CLIENTS} clients", "", "Mailtick", "", "target", ""),
+        ("calls/s", "", f"{status['per_s']:,.0f}", "", "", ""),
+        ("p50 latency (ms)", "", f"{status['p50_ms']:.1f}", "", "", ""),
+        ("p99 latency (ms)", "", f"{status['p99_ms']:.1f}", "", f"< {TARGET_STATUS_P99_MS:.0f} ms",
+         verdict(status["p99_ms"] < TARGET_STATUS_P99_MS)),
+        ("server CPU per call (us)", "", us(status["server_cpu_us"]), "", "", ""),
+        ("calls timed / failed", "", f"{status['completed']} / {status['errors']}", "", "", ""),
+        ("",) * 6,
+        ("Hits, recording on", "", "Mailtick", "", "target", ""),
+        ("answered 200", "", f"{hits['answered']}", "", "", ""),
+        ("recorded: store + spool", "", f"{hits['stored']} + {hits['spooled']}", "", "", ""),
+        ("lost", "", f"{hits['lost']}", "", "0", verdict(hits["lost"] == 0)),
+    ]  # fmt: skip
+
+
+def print_table(rows: list[tuple]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)]
+        print("  ".join(cells).rstrip())
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    bin_dir = Path(sys.executable).parent
+    if (bin_dir / "mailtick").exists():
+        mailtick_cmd = [str(bin_dir / "mailtick")]
+    else:
+        mailtick_cmd = [sys.executable, "-m", "backend.cli"]
+    work = Path(tempfile.mkdtemp(prefix="mailtick-bench-"))
+    data_dir = work / "data"
+    db_path = data_dir / "mailtick.db"
+    mailtick_port, bare_port = free_port(), free_port()
+
+    # Only our settings: a stray MAILTICK_* in the caller's shell must not change what runs.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILTICK_")}
+    env.update(
+        MAILTICK_DATA_DIR=str(data_dir),
+        MAILTICK_STORE=f"sqlite:///{db_path}",
+        MAILTICK_BASE_URL=f"http://{HOST}:{mailtick_port}",
+        PYTHONUNBUFFERED="1",
+    )
+    sizing = ["--workers", str(args.workers), "--threads", str(args.threads)]
+    mailtick = Server(
+        "Mailtick",
+        [*mailtick_cmd, "serve", "--host", HOST, "--port", str(mailtick_port), *sizing],
+        env,
+        mailtick_port,
+        work / "mailtick.log",
+    )
+    # The gunicorn settings `mailtick serve` uses (backend/cli.py); only the app differs.
+    bare = Server(
+        "bare app",
+        [
+            sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{bare_port}", *sizing,
+            "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
+            "--keep-alive", "5", "--error-logfile", "-", "--log-level", "info",
+            "--chdir", str(HERE), "bare_app:app",
+        ],
+        env,
+        bare_port,
+        work / "bare.log",
+    )  # fmt: skip
+
+    started = time.monotonic()
+    info = machine()
+    print(f"Mailtick benchmark, {info['date']}, code {info['code']}")
+    print(f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}")
+    print(
+        f"servers: gunicorn gthread, {args.workers} workers x {args.threads} threads each;"
+        f" Mailtick on SQLite in {data_dir}"
+    )
+    try:
+        made = subprocess.run(
+            [*mailtick_cmd, "token", "create", "bench@mailtick.local"],
+            env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if made.returncode != 0:
+            raise SystemExit(f"mailtick token create failed:\n{made.stderr}")
+        token = made.stdout.strip().splitlines()[-1]
+        mailtick.start("/healthz", args.workers)
+        bare.start("/", args.workers)
+
+        ids = reserve_messages(mailtick_port, token, args.messages)
+        status_ids = ids[: STATUS_BATCH * 2]
+        complete_messages(mailtick_port, token, status_ids)
+        problems = compare_pixels(bare, mailtick, ids[0])
+        print(
+            "pixel responses: same status, body and headers (apart from Date, Server, Connection)"
+            if not problems
+            else "WARNING: the two pixel responses differ: " + "; ".join(problems)
+        )
+
+        bare_pixel, mt_pixel, answered = measure_pixels(bare, mailtick, ids, args)
+        answered += 1  # the pixel compare_pixels fetched from Mailtick
+        status = measure_status(mailtick, token, status_ids, args)
+
+        # Count only once the server is down: a graceful stop lets workers finish their writes.
+        mailtick.stop()
+        stored, spooled = recorded_hits(data_dir, db_path, ids)
+    finally:
+        mailtick.stop()
+        bare.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    hits = {
+        "answered": answered,
+        "stored": stored,
+        "spooled": spooled,
+        "lost": max(0, answered - stored - spooled),
+    }
+    print()
+    print_table(table(bare_pixel, mt_pixel, status, hits, args))
+    print()
+    print(
+        f"Load generator CPU: {bare_pixel['client_cpu_s']:.1f} s in the bare app's rounds,"
+        f" {mt_pixel['client_cpu_s']:.1f} s in Mailtick's. Whole run: "
+        f"{time.monotonic() - started:.0f} s."
+    )
+    phases = {"bare pixel": bare_pixel, "Mailtick pixel": mt_pixel, "status": status}
+    for name, phase in phases.items():
+        if phase["errors"] or set(phase["statuses"]) - {"200"}:
+            print(
+                f"WARNING: {name} answers {phase['statuses']}, {phase['errors']} failed"
+                f" requests, first: {phase['first_errors']}"
+            )
+
+    out = HERE / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "settings": vars(args),
+                "pixel": {"bare": bare_pixel, "mailtick": mt_pixel},
+                "status": status,
+                "hits": hits,
+            },
+            indent=2,
+        )
+    )
+    print(f"Figures saved in {out.relative_to(ROOT)}.")
+    if args.keep:
+        print(f"Data folder and server logs kept in {work}.")
+    if hits["lost"]:
+        print(f"FAIL: {hits['lost']} hit(s) answered 200 were not recorded.")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SystemExit as exc:
+        # A benchmark that could not run says why and exits 2, apart from lost hits' 1.
+        if isinstance(exc.code, str):
+            print(f"bench: {exc.code}", file=sys.stderr)
+            sys.exit(2)
+        raise
