@@ -1,0 +1,170 @@
+"""An HTTPS server that plays https://mail.google.com for the extension's browser tests.
+
+It serves the fixture pages under tests/fixtures/gmail/ and imitates the one Gmail endpoint the
+extension cares about: the send request, POST /sync/u/N/i/s, whose answer names the new message
+(`msg-f:<decimal>`) and thread (`thread-f:<decimal>`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import mimetypes
+import secrets
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gmail"
+XSSI_PREFIX = ")]}'\n"
+
+# Older sent mail, never tracked: rows that must stay without check marks.
+SEEDED = [
+    {"thread": "18c2f0a1b2c3d4e5", "msg": "18c2f0a1b2c3d4e5", "subject": "Lunch on Friday?",
+     "to": ["carol@example.com"], "html": "<div dir=\"ltr\">Pizza?</div>", "date": "2026-11-20T10:00:00Z"},
+    {"thread": "18c2e9f0a0b1c2d3", "msg": "18c2e9f0a0b1c2d3", "subject": "Slides",
+     "to": ["dave@example.com"], "html": "<div dir=\"ltr\">Attached.</div>", "date": "2026-11-19T09:00:00Z"},
+    {"thread": "18c2e0000000abcd", "msg": "18c2e0000000abcd", "subject": "Invoice 42",
+     "to": ["erin@example.com"], "html": "<div dir=\"ltr\">Paid.</div>", "date": "2026-11-18T08:00:00Z"},
+]
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """Write a throwaway certificate for mail.google.com and return (cert, key) paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.google.com")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("mail.google.com"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "gmail-cert.pem", directory / "gmail-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class FakeGmail:
+    """The fixture server; `sends` holds every send request body Gmail's page posted."""
+
+    def __init__(self, directory: Path):
+        self.lock = threading.Lock()
+        self.sends: list[dict] = []
+        self.sent: list[dict] = []
+        cert, key = self_signed_cert(directory)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.sends.clear()
+            self.sent.clear()
+
+    def record_send(self, payload) -> dict:
+        message = payload[0][0][2][0][0]
+        thread_ref = message[10]
+        msg = f"{secrets.randbits(60) | (0x18C << 52):x}"
+        thread = (
+            f"{int(thread_ref.split(':')[1]):x}" if isinstance(thread_ref, str) and thread_ref else msg
+        )
+        entry = {
+            "thread": thread,
+            "msg": msg,
+            "subject": message[7],
+            "to": [a for _, a in message[2]],
+            "html": message[8][1],
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        with self.lock:
+            self.sends.append(payload)
+            self.sent.insert(0, entry)
+        return entry
+
+    def listing(self) -> list[dict]:
+        with self.lock:
+            return [*self.sent, *SEEDED]
+
+    def _handler(self):
+        gmail = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                path = self.path.split("?")[0].split("#")[0]
+                if path in ("/mail/u/0/", "/mail/u/0"):
+                    return self._file("mail.html")
+                if path == "/mail/u/0/fixture/sent":
+                    return self._reply(200, json.dumps(gmail.listing()).encode(), "application/json")
+                if path.startswith("/mail/u/0/") and "/" not in path[len("/mail/u/0/") :]:
+                    return self._file(path[len("/mail/u/0/") :])
+                return self._reply(404, b"not found", "text/plain")
+
+            def _file(self, name: str) -> None:
+                file = FIXTURES / name
+                if not file.is_file():
+                    return self._reply(404, b"not found", "text/plain")
+                kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                return self._reply(200, file.read_bytes(), f"{kind}; charset=utf-8")
+
+            def do_POST(self):  # noqa: N802
+                path = self.path.split("?")[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if path != "/sync/u/0/i/s":
+                    return self._reply(404, b"not found", "text/plain")
+                entry = gmail.record_send(json.loads(raw))
+                answer = [
+                    [["^pfg", ["^all", "^f"]]],
+                    [[f"thread-f:{int(entry['thread'], 16)}",
+                      [[f"msg-f:{int(entry['msg'], 16)}", f"msg-a:r-{secrets.randbits(40)}"]]]],
+                ]
+                return self._reply(200, (XSSI_PREFIX + json.dumps(answer)).encode(), "application/json")
+
+        return Handler
