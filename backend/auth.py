@@ -20,10 +20,15 @@ log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 TOKEN_PREFIX = "mt_"  # noqa: S105 - a prefix that marks Mailtick tokens, not a secret
-GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
-GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
-EXTENSION_ID = re.compile(r"^[a-p]{32}$")
+# Sign-in asks only who the user is; features that need Gmail ask for more later.
+GOOGLE_SCOPES = ("openid", "email")
+GOOGLE_TIMEOUT = 10  # seconds; a request thread must not hang on Google
+# Google's and our clocks differ a little; a freshly minted ID token must not look early.
+CLOCK_SKEW = 30
+EXTENSION_ID = re.compile(r"^[a-p]{32}\Z")
+GOOGLE_ERROR = re.compile(r"^[a-z_]{1,40}\Z")
 STATE_MAX_AGE = 600
 STATE_COOKIE = "mailtick_oauth"
 
@@ -70,15 +75,21 @@ def authenticated(view):
     return wrapper
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="mailtick-google-state")
+class SignInError(Exception):
+    """Sign-in failed after the state checked out: tell the extension, in words."""
 
 
-def _flow(state: str | None = None):
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt=f"mailtick-google-{purpose}"
+    )
+
+
+def _flow(code_verifier: str):
     from google_auth_oauthlib.flow import Flow
 
     settings = current_app.config["MAILTICK"]
-    flow = Flow.from_client_config(
+    return Flow.from_client_config(
         {
             "web": {
                 "client_id": settings.google_client_id,
@@ -87,13 +98,11 @@ def _flow(state: str | None = None):
                 "token_uri": GOOGLE_TOKEN_URI,
             }
         },
-        # Sign-in asks only who the user is; features that need Gmail ask for more later.
-        scopes=["openid", "https://www.googleapis.com/auth/userinfo.email"],
+        scopes=list(GOOGLE_SCOPES),
         redirect_uri=f"{settings.base_url}/auth/google/callback",
-        state=state,
+        code_verifier=code_verifier,
         autogenerate_code_verifier=False,
     )
-    return flow
 
 
 def _sign_in_off():
@@ -106,27 +115,49 @@ def _sign_in_off():
     )
 
 
+def _check_extension(extension_id: str) -> None:
+    if not EXTENSION_ID.match(extension_id):
+        raise ApiError(
+            400,
+            "bad_extension_id",
+            "Pass extension_id=<the extension's id>: 32 letters from a to p, as"
+            " chrome://extensions shows it. The server's operator allows ids in"
+            " MAILTICK_EXTENSION_IDS.",
+        )
+    if extension_id not in current_app.config["MAILTICK"].extension_ids:
+        raise ApiError(
+            400,
+            "unknown_extension",
+            f"The extension {extension_id} is not allowed to sign in here. The server's"
+            " operator must add its id to MAILTICK_EXTENSION_IDS.",
+        )
+
+
 @bp.get("/auth/google/start")
 def google_start():
+    """Send the browser to Google, remembering in a cookie who asked and the PKCE verifier."""
     settings = current_app.config["MAILTICK"]
     if not settings.google_sign_in:
         _sign_in_off()
     extension_id = request.args.get("extension_id", "")
-    if not EXTENSION_ID.match(extension_id) or extension_id not in settings.extension_ids:
-        raise ApiError(
-            400,
-            "unknown_extension",
-            "This extension is not allowed to sign in here. The server's operator must add its"
-            " id to MAILTICK_EXTENSION_IDS.",
-        )
+    _check_extension(extension_id)
     nonce = secrets.token_urlsafe(16)
-    state = _serializer().dumps({"ext": extension_id, "nonce": nonce})
-    url, _ = _flow(state).authorization_url(prompt="select_account", include_granted_scopes="true")
+    verifier = secrets.token_urlsafe(64)  # 86 characters; RFC 7636 asks for 43 to 128
+    state = _serializer("state").dumps({"ext": extension_id, "nonce": nonce})
+    url, _ = _flow(verifier).authorization_url(
+        state=state,
+        # Only an ID token is wanted: no refresh token, and none of the scopes that other
+        # features were granted earlier.
+        access_type="online",
+        prompt="select_account",
+    )
     response = redirect(url)
-    # Binds the answer to the browser that asked, so nobody can sign another person in.
+    response.headers["Cache-Control"] = "no-store"
+    # Binds the answer to the browser that asked, so nobody can sign another person in, and
+    # keeps the verifier away from the URL, so a code seen in transit cannot be redeemed.
     response.set_cookie(
         STATE_COOKIE,
-        nonce,
+        _serializer("browser").dumps({"nonce": nonce, "verifier": verifier}),
         max_age=STATE_MAX_AGE,
         httponly=True,
         secure=settings.base_url.startswith("https://"),
@@ -138,60 +169,98 @@ def google_start():
 
 @bp.get("/auth/google/callback")
 def google_callback():
+    """Check that this browser started the sign-in, then hand the extension a token or an error."""
     settings = current_app.config["MAILTICK"]
     if not settings.google_sign_in:
         _sign_in_off()
     try:
-        state = _serializer().loads(request.args.get("state", ""), max_age=STATE_MAX_AGE)
+        state = _serializer("state").loads(request.args.get("state", ""), max_age=STATE_MAX_AGE)
     except SignatureExpired as exc:
         raise ApiError(400, "sign_in_expired", "Sign-in took too long. Start again.") from exc
     except BadSignature as exc:
         raise ApiError(400, "bad_state", "This sign-in link is not one this server made.") from exc
-    cookie = request.cookies.get(STATE_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie, state["nonce"]):
+    try:
+        browser = _serializer("browser").loads(
+            request.cookies.get(STATE_COOKIE, ""), max_age=STATE_MAX_AGE
+        )
+    except BadSignature:
+        browser = None
+    if not browser or not hmac.compare_digest(browser["nonce"], state["nonce"]):
         raise ApiError(
             400, "bad_state", "Sign-in must finish in the browser window that started it."
         )
+    # The operator may have removed the extension since the sign-in started.
+    _check_extension(state["ext"])
     target = f"https://{state['ext']}.chromiumapp.org/"
     if "error" in request.args:
-        return _finish(target, {"error": f"Google said: {request.args['error']}"})
-    if "code" not in request.args:
+        return _finish(target, {"error": _google_error(request.args["error"])})
+    if not request.args.get("code"):
         raise ApiError(400, "missing_code", "Google's answer carried no authorization code.")
-    token, email = _exchange(request.args["code"], state["ext"])
-    if token is None:
-        return _finish(target, {"error": email})
-    return _finish(target, {"token": token, "email": email})
+    try:
+        email = _verified_email(request.args["code"], browser["verifier"])
+    except SignInError as exc:
+        return _finish(target, {"error": str(exc)})
+    store = current_app.extensions["mailtick.store"]
+    account = store.ensure_account(email, utcnow())
+    token = issue_token(store, account, label=f"google sign-in ({state['ext']})")
+    return _finish(target, {"token": token, "email": account.email})
 
 
-def _exchange(code: str, extension_id: str) -> tuple[str | None, str]:
-    """Trade the code for an ID token, verify it, and issue an API token for its address."""
+def _google_error(code: str) -> str:
+    if code == "access_denied":
+        return "You cancelled signing in with Google."
+    # The rest of the query is not ours to repeat to the extension verbatim.
+    return f"Google could not sign you in ({code if GOOGLE_ERROR.match(code) else 'error'})."
+
+
+def _verified_email(code: str, verifier: str) -> str:
+    """Trade the code for Google's ID token, verify it, and return its verified address."""
+    import google.auth.exceptions
     import google.auth.transport.requests
+    import requests
     from google.oauth2 import id_token
+    from oauthlib.oauth2 import OAuth2Error
 
     settings = current_app.config["MAILTICK"]
-    flow = _flow()
+    unreachable = "Could not reach Google to finish signing in. Try again."
     try:
-        flow.fetch_token(code=code)
-    except Exception as exc:
-        log.warning("Google token exchange failed: %s", exc)
-        return None, "Google did not accept the sign-in. Try again."
-    raw = flow.oauth2session.token.get("id_token")
+        token = _flow(verifier).fetch_token(code=code, timeout=GOOGLE_TIMEOUT)
+    except Warning as changed:
+        # oauthlib raises when the granted scopes differ from those asked for, which they
+        # always do: Google names `email` by its long form, and may add scopes granted to
+        # other features. Only the ID token is used and it is checked below, so accept what
+        # was granted, as OAUTHLIB_RELAX_TOKEN_SCOPE would, but for this exchange alone.
+        token = getattr(changed, "token", None)
+        if token is None:
+            raise
+    except OAuth2Error as exc:  # Google answered with an error, or with no access token
+        log.warning("Google refused the authorization code: %s", exc)
+        raise SignInError("Google did not accept the sign-in. Try again.") from exc
+    except requests.RequestException as exc:
+        log.warning("Google's token endpoint did not answer: %s", exc)
+        raise SignInError(unreachable) from exc
+    raw = token.get("id_token")
     if not raw:
-        return None, "Google's answer carried no ID token."
+        raise SignInError("Google's answer carried no ID token. Try again.")
+    # verify_oauth2_token fetches Google's certificates without a timeout of its own.
+    fetch = functools.partial(google.auth.transport.requests.Request(), timeout=GOOGLE_TIMEOUT)
     try:
+        # Checks the signature against Google's certificates, expiry, audience and issuer.
         claims = id_token.verify_oauth2_token(
-            raw, google.auth.transport.requests.Request(), audience=settings.google_client_id
+            raw, fetch, audience=settings.google_client_id, clock_skew_in_seconds=CLOCK_SKEW
         )
-    except Exception as exc:
+    except google.auth.exceptions.TransportError as exc:
+        log.warning("could not fetch Google's certificates: %s", exc)
+        raise SignInError(unreachable) from exc
+    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
         log.warning("rejected an ID token: %s", exc)
-        return None, "Google's ID token did not verify."
-    if claims.get("iss") not in GOOGLE_ISSUERS:
-        return None, "The ID token was not issued by Google."
-    if not claims.get("email") or not claims.get("email_verified"):
-        return None, "Your Google account has no verified email address."
-    store = current_app.extensions["mailtick.store"]
-    account = store.ensure_account(claims["email"], utcnow())
-    return issue_token(store, account, label=f"google sign-in ({extension_id})"), account.email
+        raise SignInError("Google's ID token did not verify. Try again.") from exc
+    email = claims.get("email")
+    # Google sends a boolean; older tokens carried the string "true" (and "false").
+    verified = claims.get("email_verified") in (True, "true")
+    if not isinstance(email, str) or not email or not verified:
+        raise SignInError("Your Google account has no verified email address.")
+    return email
 
 
 def _finish(target: str, fragment: dict):
