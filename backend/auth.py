@@ -80,9 +80,12 @@ class SignInError(Exception):
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        current_app.config["SECRET_KEY"], salt=f"mailtick-google-{purpose}"
-    )
+    settings = current_app.config["MAILTICK"]
+    # Every gunicorn worker must accept what another signed. Without MAILTICK_SECRET_KEY each
+    # process draws its own random key, so fall back to the one secret they all share whenever
+    # sign-in is on: the OAuth client secret (itsdangerous derives a separate key from it).
+    key = settings.secret_key or f"google-client-secret:{settings.google_client_secret}"
+    return URLSafeTimedSerializer(key, salt=f"mailtick-google-{purpose}")
 
 
 def _flow(code_verifier: str):

@@ -482,6 +482,19 @@ def test_a_local_account_with_the_same_address_is_the_one_signed_in(client, user
     assert me["account_id"] == local["account_id"]
 
 
+def test_another_worker_finishes_what_one_started(make_app, settings, google):
+    """gunicorn runs several workers; without MAILTICK_SECRET_KEY each has its own random key."""
+    assert not settings.secret_key
+    starter, finisher = make_app(settings), make_app(settings)
+    browser = starter.test_client()
+    location = start(browser).headers["Location"]
+    code = google.authorize(location)
+    # The same browser (same cookie jar) lands on the other worker.
+    browser.application = finisher
+    response = callback(browser, code=code, state=query_of(location)["state"])
+    assert "token" in fragment_of(response)
+
+
 # --- Google sign-in: what is refused ----------------------------------------------------------
 
 
