@@ -43,6 +43,11 @@ class Settings:
     secret_key: str = ""
     # Lets an operator call /cron/* routes outside App Engine.
     admin_token: str = ""
+    # The Gmail add-on answers only requests signed for this service account
+    # (service-<project-number>@gcp-sa-gsuiteaddons.iam.gserviceaccount.com) ...
+    addon_service_account: str = ""
+    # ... and whose user ID token was issued to this OAuth client (the add-on's oauthClientId).
+    addon_client_id: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -63,6 +68,8 @@ class Settings:
             extension_ids=_list(env.get("MAILTICK_EXTENSION_IDS")),
             secret_key=env.get("MAILTICK_SECRET_KEY", ""),
             admin_token=env.get("MAILTICK_ADMIN_TOKEN", ""),
+            addon_service_account=env.get("MAILTICK_ADDON_SERVICE_ACCOUNT", "").strip(),
+            addon_client_id=env.get("MAILTICK_ADDON_CLIENT_ID", "").strip(),
         )
         return settings.resolved()
 
@@ -87,6 +94,10 @@ class Settings:
     @property
     def google_sign_in(self) -> bool:
         return bool(self.google_client_id and self.google_client_secret)
+
+    @property
+    def addon(self) -> bool:
+        return bool(self.addon_service_account and self.addon_client_id)
 
     @property
     def store_kind(self) -> str:
