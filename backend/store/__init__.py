@@ -51,6 +51,8 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         sent_at, message_id = json.loads(base64.urlsafe_b64decode(padded))
         if not isinstance(sent_at, str) or not isinstance(message_id, str):
             raise TypeError
+        # Stores compare or parse the time, so it must be one iso() wrote.
+        datetime.strptime(sent_at, ISO_FORMAT)
         return sent_at, message_id
     except (ValueError, TypeError) as exc:
         raise ValueError("cursor is not one this server handed out") from exc

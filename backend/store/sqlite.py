@@ -133,6 +133,12 @@ class SQLiteStore(Store):
         db.execute("BEGIN IMMEDIATE")
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                # Written by a newer Mailtick: guessing at its schema could corrupt it.
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this Mailtick"
+                    f" understands ({len(MIGRATIONS)}); upgrade Mailtick to open it"
+                )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
@@ -410,6 +416,11 @@ class SQLiteStore(Store):
                     db.execute(
                         "UPDATE messages SET clicks = clicks + 1 WHERE id = ?", (hit.message_id,)
                     )
+                    if hit.link_index is None:
+                        # A click that names no link still proves an open; without this guard
+                        # the NOT NULL failure would reject the batch, and a spooled batch
+                        # would be retried forever.
+                        continue
                     db.execute(
                         "INSERT INTO link_clicks (message_id, link_index, clicks) VALUES (?, ?, 1)"
                         " ON CONFLICT (message_id, link_index) DO UPDATE SET clicks = clicks + 1",

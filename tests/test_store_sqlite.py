@@ -1,0 +1,136 @@
+"""What only the SQLite store does: its schema migrations, WAL mode and its URL."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from backend.store import StoreError, open_store
+from backend.store import sqlite as sqlite_module
+from backend.store.sqlite import MIGRATIONS, SQLiteStore
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def user_version(path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def tables(path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_a_fresh_file_is_migrated_to_the_latest_schema(tmp_path):
+    path = tmp_path / "nested" / "mailtick.db"
+    store = SQLiteStore(path)
+    assert store.schema_version() == len(MIGRATIONS) == user_version(path)
+    assert {"accounts", "tokens", "messages", "link_clicks", "hits"} <= tables(path)
+    store.close()
+
+
+def test_reopening_keeps_the_data_and_runs_no_migration_twice(tmp_path):
+    path = tmp_path / "mailtick.db"
+    store = SQLiteStore(path)
+    account = store.ensure_account("alice@example.com", T0)
+    store.close()
+
+    # Were the first migration run again, its CREATE TABLE would fail on the existing tables.
+    again = SQLiteStore(path)
+    assert again.schema_version() == len(MIGRATIONS)
+    assert again.get_account(account.id).email == "alice@example.com"
+    again.close()
+
+
+def test_a_new_migration_is_applied_once_on_the_next_start(tmp_path, monkeypatch):
+    path = tmp_path / "mailtick.db"
+    SQLiteStore(path).close()
+    newer = [
+        *MIGRATIONS,
+        "CREATE TABLE extra (id TEXT PRIMARY KEY); INSERT INTO extra VALUES ('x')",
+    ]
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", newer)
+
+    for _ in range(2):
+        store = SQLiteStore(path)
+        assert store.schema_version() == len(newer)
+        assert store.db.execute("SELECT count(*) FROM extra").fetchone()[0] == 1
+        store.close()
+
+
+def test_a_failing_migration_leaves_the_previous_version(tmp_path, monkeypatch):
+    path = tmp_path / "mailtick.db"
+    SQLiteStore(path).close()
+    broken = [*MIGRATIONS, "CREATE TABLE half (id TEXT); CREATE TABLE broken (syntax error here"]
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", broken)
+    with pytest.raises(sqlite3.Error):
+        SQLiteStore(path)
+    assert user_version(path) == len(MIGRATIONS)
+    assert "half" not in tables(path)
+
+
+def test_a_database_from_a_newer_mailtick_is_refused(tmp_path):
+    path = tmp_path / "mailtick.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer"):
+        SQLiteStore(path)
+
+
+def test_every_connection_runs_in_wal_mode(tmp_path):
+    path = tmp_path / "mailtick.db"
+    store = SQLiteStore(path)
+    store.ensure_account("alice@example.com", T0)
+    modes = [store.db.execute("PRAGMA journal_mode").fetchone()[0]]
+
+    def other_thread():
+        modes.append(store.db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert modes == ["wal", "wal"]
+    # The mode is persistent in the file, so every gunicorn worker's connection shares it.
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "mailtick.db-wal").exists()
+    store.close()
+
+
+def test_concurrent_writers_from_threads_do_not_lose_hits(tmp_path):
+    from backend.store import Hit
+
+    store = SQLiteStore(tmp_path / "mailtick.db")
+    account = store.ensure_account("alice@example.com", T0)
+    store.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+
+    def writer(n):
+        for i in range(25):
+            store.record_hits([Hit(id=f"{n}-{i}", message_id="m" * 24, kind="open", at=T0)])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.message(account.id, "m" * 24).opens == 100
+    store.close()
+
+
+def test_store_urls_name_relative_and_absolute_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///data/relative.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/absolute.db")
+    assert (relative.kind, relative.path) == ("sqlite", "data/relative.db")
+    assert absolute.path == f"{tmp_path}/absolute.db"
+    assert (tmp_path / "data" / "relative.db").exists() and (tmp_path / "absolute.db").exists()
+    relative.close()
+    absolute.close()
+    for bad in ("sqlite:///", "sqlite://relative.db", "postgres://db"):
+        with pytest.raises(ValueError):
+            open_store(bad)
