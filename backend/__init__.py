@@ -19,7 +19,7 @@ def create_app(config=None, *, store=None) -> Flask:
     `config` may be a Settings object or a dict of Settings fields; `store` lets tests hand in
     a store they made (it must match the settings' idea of which store is in use).
     """
-    from . import api, auth, cron, errors, tracking, web
+    from . import addon, api, auth, cron, errors, tracking, web
     from .config import Settings
     from .spool import Spool
     from .store import open_store
@@ -54,6 +54,7 @@ def create_app(config=None, *, store=None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(cron.bp)
+    app.register_blueprint(addon.bp)
 
     @app.get("/healthz")
     def healthz():
