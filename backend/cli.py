@@ -173,6 +173,31 @@ def _marks(status: dict) -> str:
     return f"✓ tracked, not opened yet (state {status['state']})"
 
 
+def addon_manifest(args) -> int:
+    """Print the Gmail add-on's deployment descriptor with every URL on the given base URL."""
+    import json
+
+    from .addon.manifest import descriptor
+
+    base_url = args.base_url or os.environ.get("MAILTICK_BASE_URL", "")
+    if not base_url:
+        print(
+            "mailtick: pass --base-url https://your-server (or set MAILTICK_BASE_URL)",
+            file=sys.stderr,
+        )
+        return 2
+    configured = os.environ.get("MAILTICK_BASE_URL", "").rstrip("/")
+    if configured and configured != base_url.rstrip("/"):
+        # The server checks that Google signed each request for its own base URL + path.
+        print(
+            f"mailtick: warning: the server's MAILTICK_BASE_URL is {configured}; it must equal"
+            " --base-url, or the server will refuse the add-on's requests",
+            file=sys.stderr,
+        )
+    print(json.dumps(descriptor(base_url), indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mailtick", description="Email tracking for Gmail.")
     root.add_argument("--version", action="version", version=f"mailtick {__version__}")
@@ -209,6 +234,15 @@ def parser() -> argparse.ArgumentParser:
 
     drop = commands.add_parser("purge", help="drop reservations that were never sent")
     drop.set_defaults(func=purge)
+
+    addon = commands.add_parser("addon", help="the Gmail add-on").add_subparsers(
+        dest="addon_command", required=True
+    )
+    manifest = addon.add_parser(
+        "manifest", help="print the add-on's deployment descriptor for this server"
+    )
+    manifest.add_argument("--base-url", help="the server's public https:// URL")
+    manifest.set_defaults(func=addon_manifest)
     return root
 
 

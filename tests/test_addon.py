@@ -15,6 +15,7 @@ import time
 import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, timedelta
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -27,9 +28,12 @@ from google.auth import crypt, jwt
 from google.oauth2 import id_token as google_id_token
 from googleapiclient.http import HttpMockSequence
 
+from backend import cli
 from backend.addon import cards, engagement, gmail, verify
+from backend.addon.manifest import PLACEHOLDER, descriptor
 from backend.store import Hit, Message, utcnow
 
+ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://mailtick.test"  # conftest's base URL
 SERVICE_ACCOUNT = "service-123456789012@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"
 ADDON_CLIENT_ID = "123456789012-addon0fake.apps.googleusercontent.com"
@@ -1070,7 +1074,60 @@ def test_a_draft_tracked_from_compose_is_linked_when_the_sent_email_is_opened(
     assert "Lunch on Friday?" in texts(card)
 
 
-# --- Logo, ids -------------------------------------------------------------------------------
+# --- Deployment descriptor, logo --------------------------------------------------------------
+
+
+def urls_in(document) -> list[str]:
+    return [s for s in strings(document) if s.startswith(("http://", "https://"))]
+
+
+def test_mailtick_addon_manifest_prints_the_descriptor_on_the_given_base_url(app, capsys):
+    assert cli.main(["addon", "manifest", "--base-url", "https://track.example.org/"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    scopes = set(document.pop("oauthScopes"))
+    endpoints = urls_in(document)
+    assert endpoints and all(
+        url.startswith("https://track.example.org/addon/") for url in endpoints
+    )
+    # Every endpoint the descriptor names is one the app serves, with the method Google uses.
+    routes = {(rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods}
+    gmail = document["addOns"]["gmail"]
+    posts = [
+        document["addOns"]["common"]["homepageTrigger"]["runFunction"],
+        gmail["contextualTriggers"][0]["onTriggerFunction"],
+        gmail["composeTrigger"]["selectActions"][0]["runFunction"],
+    ]
+    for url in posts:
+        assert (url.removeprefix("https://track.example.org"), "POST") in routes
+    logo = document["addOns"]["common"]["logoUrl"].removeprefix("https://track.example.org")
+    assert (logo, "GET") in routes
+    assert gmail["contextualTriggers"][0]["unconditional"] == {}
+    assert gmail["composeTrigger"]["draftAccess"] == "METADATA"
+    google = "https://www.googleapis.com/auth/"
+    assert {
+        google + "gmail.addons.execute",
+        google + "gmail.addons.current.message.metadata",
+        google + "gmail.addons.current.action.compose",
+        google + "userinfo.email",
+        "openid",
+    } <= scopes
+    # Nothing wider than the open message's headers and the draft being written.
+    assert not {s for s in scopes if "readonly" in s or "modify" in s or "mail.google" in s}
+
+
+def test_the_checked_in_manifest_is_the_descriptor_for_the_placeholder():
+    checked_in = json.loads((ROOT / "manifest.json").read_text())
+    assert checked_in == descriptor(PLACEHOLDER)
+    endpoints = urls_in(checked_in["addOns"])
+    assert endpoints and all(url.startswith(f"{PLACEHOLDER}/addon/") for url in endpoints)
+
+
+@pytest.mark.parametrize("base_url", ["http://track.example.org", "track.example.org"])
+def test_the_manifest_needs_an_https_base_url(capsys, base_url):
+    assert cli.main(["addon", "manifest", "--base-url", base_url]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "https://" in captured.err
 
 
 def test_the_logo_is_a_png(client):
