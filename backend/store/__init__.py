@@ -11,6 +11,7 @@ import abc
 import base64
 import importlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ def parse_iso(text: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+_CURSOR_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
 def encode_cursor(sent_at: str, message_id: str) -> str:
     """The history cursor after a message: opaque to clients, the same for every store."""
     raw = json.dumps([sent_at, message_id]).encode()
@@ -51,8 +55,11 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         sent_at, message_id = json.loads(base64.urlsafe_b64decode(padded))
         if not isinstance(sent_at, str) or not isinstance(message_id, str):
             raise TypeError
-        # Stores compare or parse the time, so it must be one iso() wrote.
+        # Stores compare or parse the time, so it must be one iso() wrote; message ids are
+        # URL-safe (tracking ids), and a path-like one would be misread by Firestore.
         datetime.strptime(sent_at, ISO_FORMAT)
+        if not _CURSOR_ID.fullmatch(message_id):
+            raise ValueError
         return sent_at, message_id
     except (ValueError, TypeError) as exc:
         raise ValueError("cursor is not one this server handed out") from exc
