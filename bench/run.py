@@ -180,7 +180,7 @@ def load(server: Server, requests: list[str], connections: int, warmup: int, cou
         "count": count,
         "max_seconds": args.max_seconds,
     }
-    before = server.cpu_seconds()
+    before, machine_before = server.cpu_seconds(), machine_cpu()
     done = subprocess.run(
         [sys.executable, str(HERE / "load.py")],
         input=json.dumps(job),
@@ -189,16 +189,35 @@ def load(server: Server, requests: list[str], connections: int, warmup: int, cou
         timeout=args.max_seconds + 120,
         check=False,
     )
-    after = server.cpu_seconds()
+    after, machine_after = server.cpu_seconds(), machine_cpu()
     if done.returncode != 0:
         raise SystemExit(f"the load generator failed:\n{done.stderr}")
     report = json.loads(done.stdout)
     # The server's CPU over the whole job, warm-up included, shared out over every answer.
     answers = report["completed"] + sum(report["warmup_statuses"].values())
-    report["server_cpu_s"] = None
+    report["server_cpu_s"] = report["others_cpu_s"] = report["machine_cpu_s"] = None
     if before is not None and after is not None and answers:
         report["server_cpu_s"] = (after - before) * report["completed"] / answers
+        if machine_before and machine_after:
+            # What neither server nor load generator used went to other processes (or, on a
+            # virtual machine, to other guests: steal time counts as busy).
+            busy = machine_after[0] - machine_before[0]
+            ours = after - before + report["client_cpu_s"]
+            report["others_cpu_s"] = max(0.0, busy - ours)
+            report["machine_cpu_s"] = machine_after[1] - machine_before[1]
     return report
+
+
+def machine_cpu() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores (None without /proc)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    busy = user + nice + system + irq + softirq + steal
+    tick = os.sysconf("SC_CLK_TCK")
+    return busy / tick, (busy + idle + iowait) / tick
 
 
 # Measurements.
@@ -218,6 +237,8 @@ def pooled(reports: list[dict]) -> dict:
     elapsed = sum(r["elapsed_s"] for r in reports)
     samples = sorted(value for r in reports for value in r["samples_ms"])
     cpu = [r["server_cpu_s"] for r in reports]
+    others = [r["others_cpu_s"] for r in reports]
+    machine = [r["machine_cpu_s"] for r in reports]
     statuses: dict[str, int] = {}
     for r in reports:
         for code, n in r["statuses"].items():
@@ -235,6 +256,8 @@ def pooled(reports: list[dict]) -> dict:
         "first_errors": [e for r in reports for e in r["first_errors"]][:5],
         "server_cpu_us": None if None in cpu or not completed else sum(cpu) / completed * 1e6,
         "client_cpu_s": sum(r["client_cpu_s"] for r in reports),
+        # Share of the machine's CPU that other processes took while this phase ran.
+        "others_share": None if None in others or not sum(machine) else sum(others) / sum(machine),
     }
 
 
@@ -383,8 +406,13 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    try:
+        load_average = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        load_average = "unknown"
     return {
         "code": code_version(),
+        "load_average": load_average,
         "cores": os.cpu_count(),
         "cpu": model or platform.processor() or "unknown",
         "python": platform.python_version(),
@@ -501,8 +529,12 @@ def main(argv=None) -> int:
 
     started = time.monotonic()
     info = machine()
+
     print(f"Mailtick benchmark, {info['date']}, code {info['code']}")
-    print(f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}")
+    print(
+        f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']},"
+        f" load average {info['load_average']}"
+    )
     print(
         f"servers: gunicorn gthread, {args.workers} workers x {args.threads} threads each;"
         f" Mailtick on SQLite in {data_dir}"
@@ -555,6 +587,15 @@ def main(argv=None) -> int:
         f" {mt_pixel['client_cpu_s']:.1f} s in Mailtick's. Whole run: "
         f"{time.monotonic() - started:.0f} s."
     )
+    shares = [p["others_share"] for p in (bare_pixel, mt_pixel, status)]
+    if None not in shares:
+        print(
+            f"Other processes took {shares[0]:.0%} of the machine's CPU during the bare app's"
+            f" rounds, {shares[1]:.0%} during Mailtick's, {shares[2]:.0%} during the status"
+            " calls."
+        )
+        if max(shares) > 0.1:
+            print("WARNING: the machine was busy with other work; figures are less reliable.")
     phases = {"bare pixel": bare_pixel, "Mailtick pixel": mt_pixel, "status": status}
     for name, phase in phases.items():
         if phase["errors"] or set(phase["statuses"]) - {"200"}:
