@@ -121,7 +121,8 @@ export async function init(signal) {
     );
     if (relevant) schedule();
   });
-  observer.observe(document.body, { childList: true, subtree: true });
+  // The content script starts before <body> exists.
+  observer.observe(document.documentElement, { childList: true, subtree: true });
   const poll = setInterval(() => schedule(true), Math.max(2, config.refreshSeconds) * 1000);
   const onMessage = (message) => {
     if (message && message.type === 'refresh') schedule(true);

@@ -63,6 +63,8 @@ def fake_gmail(tmp_path_factory):
 def playwright_driver(chromium):
     from playwright.sync_api import sync_playwright
 
+    # Lets tests see the service worker's own requests (to count status calls, see PATCHes).
+    os.environ["PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS"] = "1"
     with sync_playwright() as p:
         yield p
 
@@ -110,6 +112,8 @@ class Browser:
         page = self.context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))
+        # Shown by pytest only when a test fails.
+        page.on("console", lambda m: print(f"[{page.url[:40]}] {m.type}: {m.text}"))
         return page
 
     def open_gmail(self, hl: str = "en", view: str = "#sent"):

@@ -140,6 +140,8 @@ class FakeGmail:
                 path = self.path.split("?")[0].split("#")[0]
                 if path in ("/mail/u/0/", "/mail/u/0"):
                     return self._file("mail.html")
+                if path == "/favicon.ico":
+                    return self._reply(204, b"", "image/x-icon")
                 if path == "/mail/u/0/fixture/sent":
                     return self._reply(200, json.dumps(gmail.listing()).encode(), "application/json")
                 if path.startswith("/mail/u/0/") and "/" not in path[len("/mail/u/0/") :]:
