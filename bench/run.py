@@ -77,7 +77,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--status-requests", type=int, default=3000, help="timed status calls")
     parser.add_argument("--max-seconds", type=float, default=20, help="time cap of a timed phase")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--profile", action="store_true", help="add an untimed Mailtick round under py-spy"
+    )
+    args = parser.parse_args(argv)
+    args.pyspy = shutil.which("py-spy") if args.profile else None
+    if args.profile and not args.pyspy:
+        parser.error("--profile needs py-spy on PATH (pip install py-spy)")
+    return args
 
 
 # Servers.
@@ -329,7 +336,47 @@ def measure_pixels(bare: Server, mailtick: Server, ids: list[str], args) -> tupl
                 f" in {report['elapsed_s']:.2f} s, p99 {report['latency_ms'].get('p99', 0):.1f} ms",
                 flush=True,
             )
+    if args.profile:
+        answered += profile_pixels(mailtick, requests, args)
     return pooled(rounds["bare"]), pooled(rounds["mailtick"]), answered
+
+
+def profile_pixels(mailtick: Server, requests: list[str], args) -> int:
+    """One more Mailtick round, not counted in the figures, with py-spy on one worker.
+
+    Saves py-spy's collapsed stacks (for flamegraph.pl or speedscope) and prints where that
+    worker's request threads spent their wall-clock time, by innermost frame: waiting counts,
+    since waiting on a lock is what a slow pixel does.
+    """
+    out = HERE / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-pixel-stacks.txt"
+    out.parent.mkdir(exist_ok=True)
+    spy = subprocess.Popen(
+        [args.pyspy, "record", "--pid", str(mailtick.workers()[0]), "--idle", "--nonblocking",
+         "--rate", "200", "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1)  # py-spy attaches
+    report = load(mailtick, requests, args.connections, args.connections * 4, args.requests, args)
+    spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+    try:
+        _, errors = spy.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        errors = "py-spy did not stop"
+    if not out.exists():
+        print(f"  profile: py-spy wrote nothing: {errors.strip()[-300:]}")
+    else:
+        frames: dict[str, int] = {}
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if "handle_request" in stack:  # request threads only, not idle pool threads
+                innermost = stack.rsplit(";", 1)[-1].replace(str(ROOT) + "/", "")
+                frames[innermost] = frames.get(innermost, 0) + int(count)
+        total = sum(frames.values()) or 1
+        print(f"  profile: {out.relative_to(ROOT)}; request threads' time by innermost frame:")
+        for frame, count in sorted(frames.items(), key=lambda item: -item[1])[:8]:
+            print(f"    {count / total:6.1%}  {frame}")
+    return report["statuses"].get("200", 0) + report["warmup_statuses"].get("200", 0)
 
 
 def measure_status(mailtick: Server, token: str, ids: list[str], args) -> dict:
@@ -487,11 +534,10 @@ def print_table(rows: list[tuple]) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    bin_dir = Path(sys.executable).parent
-    if (bin_dir / "mailtick").exists():
-        mailtick_cmd = [str(bin_dir / "mailtick")]
-    else:
-        mailtick_cmd = [sys.executable, "-m", "backend.cli"]
+    # `mailtick` itself (backend/cli.py's main), run as a module from this checkout's root, so
+    # the benchmark measures the backend beside it even when the venv's editable install
+    # points at another checkout.
+    mailtick_cmd = [sys.executable, "-m", "backend.cli"]
     work = Path(tempfile.mkdtemp(prefix="mailtick-bench-"))
     data_dir = work / "data"
     db_path = data_dir / "mailtick.db"
