@@ -28,6 +28,7 @@ export async function init(signal) {
   let timer = 0;
   let running = false;
   let again = false;
+  let pendingForce = false;
 
   function targets() {
     const items = [];
@@ -81,6 +82,7 @@ export async function init(signal) {
   async function render(force) {
     if (running) {
       again = true;
+      pendingForce = pendingForce || force;
       return;
     }
     running = true;
@@ -104,22 +106,42 @@ export async function init(signal) {
       running = false;
       if (again && !signal.aborted) {
         again = false;
-        schedule();
+        schedule(false);
       }
     }
   }
 
   function schedule(force = false) {
+    // A forced refresh (timer, new activity, new view) is never downgraded by a later plain one.
+    pendingForce = pendingForce || force;
     clearTimeout(timer);
-    timer = setTimeout(() => render(force), DEBOUNCE_MS);
+    timer = setTimeout(() => {
+      const f = pendingForce;
+      pendingForce = false;
+      render(f);
+    }, DEBOUNCE_MS);
   }
 
+  // A new view is one fresh render. Gmail draws it after the URL changes, so wait for the page
+  // to change (or half a second) rather than ask about the rows of the view being left.
+  let fresh = true;
+  const settle = setTimeout(() => {
+    fresh = false;
+    schedule(true);
+  }, 500);
   const observer = new MutationObserver((records) => {
     const ours = (n) => n.nodeType === 1 && (n.classList.contains(MARK) || n.closest(`.${MARK}`));
     const relevant = records.some(
       (r) => !ours(r.target) && ![...r.addedNodes, ...r.removedNodes].every((n) => ours(n) || n.nodeType !== 1),
     );
-    if (relevant) schedule();
+    if (!relevant) return;
+    if (fresh) {
+      fresh = false;
+      clearTimeout(settle);
+      schedule(true);
+    } else {
+      schedule();
+    }
   });
   // The content script starts before <body> exists.
   observer.observe(document.documentElement, { childList: true, subtree: true });
@@ -132,7 +154,7 @@ export async function init(signal) {
     observer.disconnect();
     clearInterval(poll);
     clearTimeout(timer);
+    clearTimeout(settle);
     chrome.runtime.onMessage.removeListener(onMessage);
   }, { once: true });
-  render(true);
 }
