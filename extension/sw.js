@@ -14,6 +14,11 @@ chrome.alarms.onAlarm.addListener((alarm) => {
   if (alarm.name === ALARM) flush();
 });
 
+chrome.storage.onChanged.addListener((changes, area) => {
+  // However the server changed (options page, another window), guard its pixel URLs.
+  if (area === 'local' && (changes.server || changes.knownBases)) syncPixelGuard();
+});
+
 chrome.runtime.onInstalled.addListener(() => {
   syncPixelGuard();
   flush();

@@ -36,10 +36,12 @@ export function localizePage(root, t) {
   }
 }
 
-/** The UI language for dates and numbers. */
+/** The language of the extension's messages, for dates and numbers in the same sentences. */
 export function uiLanguage() {
   try {
-    return chrome.i18n.getUILanguage();
+    // @@ui_locale is the locale chrome.i18n picked from _locales/, which can differ from
+    // getUILanguage() (e.g. LANGUAGE=hi on Linux).
+    return (chrome.i18n.getMessage('@@ui_locale') || chrome.i18n.getUILanguage()).replace('_', '-');
   } catch {
     return 'en';
   }

@@ -104,8 +104,9 @@ class Browser:
     def connect(self, **extra) -> str:
         """Point the extension at the live server with a fresh token (as options would)."""
         token = self.server.token(self.account)
-        self.settings(server=self.server.url, token=token, refreshSeconds=2, retryMinutes=0.05, **extra)
-        self.worker.evaluate("() => chrome.declarativeNetRequest.getSessionRules()")
+        self.settings(
+            server=self.server.url, token=token, refreshSeconds=2, retryMinutes=0.05, **extra
+        )
         return token
 
     def new_page(self):
@@ -125,7 +126,13 @@ class Browser:
 
 
 @pytest.fixture
-def browser(playwright_driver, fake_gmail, live_server, request):
+def ui_lang() -> str:
+    """Chromium's UI language (the extension's own words); tests parametrize it to run in Hindi."""
+    return "en"
+
+
+@pytest.fixture
+def browser(playwright_driver, fake_gmail, live_server, request, ui_lang):
     """A fresh Chromium profile with Mailtick, signed in to the live server as a new account."""
     profile = Path(tempfile.mkdtemp(prefix="mailtick-profile-"))
     ext = str(EXTENSION)
@@ -134,8 +141,10 @@ def browser(playwright_driver, fake_gmail, live_server, request):
         executable_path=str(CHROMIUM),
         headless=True,
         ignore_https_errors=True,
+        env={**os.environ, "LANGUAGE": ui_lang},
         args=[
             "--headless=new",
+            f"--lang={ui_lang}",
             "--no-sandbox",
             f"--disable-extensions-except={ext}",
             f"--load-extension={ext}",
@@ -146,11 +155,13 @@ def browser(playwright_driver, fake_gmail, live_server, request):
             "--no-first-run",
             "--disable-quic",
             "--ignore-certificate-errors",
-            f"--host-resolver-rules=MAP mail.google.com 127.0.0.1:{fake_gmail.port}, MAP *.googleusercontent.com ~NOTFOUND",
+            f"--host-resolver-rules=MAP mail.google.com 127.0.0.1:{fake_gmail.port},"
+            " MAP *.googleusercontent.com ~NOTFOUND",
         ],
     )
     fake_gmail.reset()
-    account = f"{request.node.name.replace('[', '-').replace(']', '')}-{time.monotonic_ns()}@example.com"
+    name = request.node.name.replace("[", "-").replace("]", "")
+    account = f"{name}-{time.monotonic_ns()}@example.com"
     b = Browser(context, fake_gmail, live_server, account.lower())
     try:
         yield b

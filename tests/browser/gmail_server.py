@@ -27,12 +27,25 @@ XSSI_PREFIX = ")]}'\n"
 
 # Older sent mail, never tracked: rows that must stay without check marks.
 SEEDED = [
-    {"thread": "18c2f0a1b2c3d4e5", "msg": "18c2f0a1b2c3d4e5", "subject": "Lunch on Friday?",
-     "to": ["carol@example.com"], "html": "<div dir=\"ltr\">Pizza?</div>", "date": "2026-11-20T10:00:00Z"},
-    {"thread": "18c2e9f0a0b1c2d3", "msg": "18c2e9f0a0b1c2d3", "subject": "Slides",
-     "to": ["dave@example.com"], "html": "<div dir=\"ltr\">Attached.</div>", "date": "2026-11-19T09:00:00Z"},
-    {"thread": "18c2e0000000abcd", "msg": "18c2e0000000abcd", "subject": "Invoice 42",
-     "to": ["erin@example.com"], "html": "<div dir=\"ltr\">Paid.</div>", "date": "2026-11-18T08:00:00Z"},
+    {
+        "thread": thread,
+        "msg": thread,
+        "subject": subject,
+        "to": [to],
+        "html": f'<div dir="ltr">{text}</div>',
+        "date": date,
+    }
+    for thread, subject, to, text, date in [
+        (
+            "18c2f0a1b2c3d4e5",
+            "Lunch on Friday?",
+            "carol@example.com",
+            "Pizza?",
+            "2026-11-20T10:00:00Z",
+        ),
+        ("18c2e9f0a0b1c2d3", "Slides", "dave@example.com", "Attached.", "2026-11-19T09:00:00Z"),
+        ("18c2e0000000abcd", "Invoice 42", "erin@example.com", "Paid.", "2026-11-18T08:00:00Z"),
+    ]
 ]
 
 
@@ -101,9 +114,8 @@ class FakeGmail:
         message = payload[0][0][2][0][0]
         thread_ref = message[10]
         msg = f"{secrets.randbits(60) | (0x18C << 52):x}"
-        thread = (
-            f"{int(thread_ref.split(':')[1]):x}" if isinstance(thread_ref, str) and thread_ref else msg
-        )
+        replying = isinstance(thread_ref, str) and thread_ref
+        thread = f"{int(thread_ref.split(':')[1]):x}" if replying else msg
         entry = {
             "thread": thread,
             "msg": msg,
@@ -143,7 +155,8 @@ class FakeGmail:
                 if path == "/favicon.ico":
                     return self._reply(204, b"", "image/x-icon")
                 if path == "/mail/u/0/fixture/sent":
-                    return self._reply(200, json.dumps(gmail.listing()).encode(), "application/json")
+                    listing = json.dumps(gmail.listing()).encode()
+                    return self._reply(200, listing, "application/json")
                 if path.startswith("/mail/u/0/") and "/" not in path[len("/mail/u/0/") :]:
                     return self._file(path[len("/mail/u/0/") :])
                 return self._reply(404, b"not found", "text/plain")
@@ -164,9 +177,14 @@ class FakeGmail:
                 entry = gmail.record_send(json.loads(raw))
                 answer = [
                     [["^pfg", ["^all", "^f"]]],
-                    [[f"thread-f:{int(entry['thread'], 16)}",
-                      [[f"msg-f:{int(entry['msg'], 16)}", f"msg-a:r-{secrets.randbits(40)}"]]]],
+                    [
+                        [
+                            f"thread-f:{int(entry['thread'], 16)}",
+                            [[f"msg-f:{int(entry['msg'], 16)}", f"msg-a:r-{secrets.randbits(40)}"]],
+                        ]
+                    ],
                 ]
-                return self._reply(200, (XSSI_PREFIX + json.dumps(answer)).encode(), "application/json")
+                body = (XSSI_PREFIX + json.dumps(answer)).encode()
+                return self._reply(200, body, "application/json")
 
         return Handler

@@ -22,7 +22,8 @@ def track(server, token: str, thread: str, subject: str) -> dict:
         "gmail_message_id": thread,
         "gmail_thread_id": thread,
     }
-    assert api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body).status_code == 200
+    response = api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body)
+    assert response.status_code == 200
     return reserved
 
 
@@ -37,8 +38,9 @@ def test_one_status_call_per_render_and_idempotent_marks(browser):
     track(browser.server, token, TRACKED_THREAD, "Slides")
     browser.server.hit_pixel(opened["pixel_url"])
     calls = []
+    status_url = "/api/v1/messages/status"
     browser.context.on(
-        "request", lambda r: r.url.endswith("/api/v1/messages/status") and calls.append(r.post_data_json)
+        "request", lambda r: r.url.endswith(status_url) and calls.append(r.post_data_json)
     )
 
     page = browser.open_gmail()

@@ -21,7 +21,7 @@ PIXEL = re.compile(
 )
 
 
-def write_email(page, subject: str, to: str = "bob@example.com", html: str = LINKS_HTML, tracked=True):
+def write_email(page, subject: str, to="bob@example.com", html=LINKS_HTML, tracked=True):
     """Open a compose window and fill it like a person would (links pasted into the body)."""
     page.click("#compose-button")
     compose = page.locator(".AD .M9").last
@@ -68,12 +68,20 @@ def check_tracked_body(html: str, server_url: str) -> str:
     return m["id"]
 
 
-@pytest.mark.parametrize("hl", ["en", "de", "hi"])
-def test_send_by_mouse_tracks_and_check_turns_green(browser, hl):
+WORDS = {
+    "en": {"on": "Tracking on", "opened": "Opened once"},
+    "hi": {"on": "ट्रैकिंग चालू", "opened": "एक बार खोला गया"},
+}
+
+
+# Gmail in English, German and Hindi; the extension's own words in English or Hindi.
+@pytest.mark.parametrize(("hl", "ui_lang"), [("en", "en"), ("de", "en"), ("hi", "hi")])
+def test_send_by_mouse_tracks_and_check_turns_green(browser, hl, ui_lang):
     token = browser.connect()
     page = browser.open_gmail(hl)
     subject = f"Quarterly numbers ({hl})"
-    write_email(page, subject)
+    compose = write_email(page, subject)
+    assert compose.locator(".mailtick-toggle").inner_text() == WORDS[ui_lang]["on"]
     page.locator(SEND).click()
 
     html = sent_html(page)
@@ -101,7 +109,7 @@ def test_send_by_mouse_tracks_and_check_turns_green(browser, hl):
     mark = row.locator(".mailtick-check[data-mailtick-state=opened]")
     mark.wait_for()
     assert mark.locator("svg").count() == 2
-    assert mark.get_attribute("title").startswith("Opened once")
+    assert mark.get_attribute("title").startswith(WORDS[ui_lang]["opened"])
 
 
 @pytest.mark.parametrize("route", ["ctrl+enter", "enter-on-send", "space-on-send"])
@@ -153,10 +161,12 @@ def test_reply_with_send_and_archive_drops_the_quoted_pixel(browser):
     # The quoted copy of the first message keeps its own (already tracked) links.
     assert f'href="{browser.server.url}/c/{first_id}/0?u=' in html
     assert page.evaluate("() => window.__sent[1].archive") is True
-    second = wait_for_message(browser.server, token, "Re: Original", lambda m: m["gmail_message_id"])
+    second = wait_for_message(
+        browser.server, token, "Re: Original", lambda m: m["gmail_message_id"]
+    )
     assert second["gmail_thread_id"] == first["gmail_thread_id"]
-    assert second["links"] == [
-        {"url": "https://new.example/", "tracked_url": second["links"][0]["tracked_url"], "clicks": 0}
+    assert [(link["url"], link["clicks"]) for link in second["links"]] == [
+        ("https://new.example/", 0)
     ]
 
 
@@ -222,7 +232,9 @@ def test_completion_survives_a_stopped_worker(browser, live_server):
     finally:
         live_server.start()
 
-    message = wait_for_message(live_server, token, "Queued while offline", lambda m: m["gmail_thread_id"], 30)
+    message = wait_for_message(
+        live_server, token, "Queued while offline", lambda m: m["gmail_thread_id"], timeout=30
+    )
     assert message["id"] == tracking_id
     assert message["gmail_thread_id"] == fields["gmail_thread_id"]
     # Only the worker's alarm could have woken it: no Gmail page or popup was open.

@@ -26,14 +26,20 @@ def test_popup_history_is_escaped_paged_searchable_and_opens_gmail(browser):
     token = browser.connect()
     make_history(browser.server, token, 120)
     hostile = api(browser.server, token, "POST", "/api/v1/messages", {}).json()
-    api(browser.server, token, "PATCH", f"/api/v1/messages/{hostile['id']}", {
-        "subject": HOSTILE,
-        "recipients": {"to": ["<b>x</b>@example.com"], "cc": [], "bcc": []},
-        "links": [],
-        "sent_at": "2026-11-26T12:00:00Z",
-        "gmail_thread_id": "18c2f0a1b2c3d4e5",
-        "gmail_message_id": "18c2f0a1b2c3d4e5",
-    }).raise_for_status()
+    api(
+        browser.server,
+        token,
+        "PATCH",
+        f"/api/v1/messages/{hostile['id']}",
+        {
+            "subject": HOSTILE,
+            "recipients": {"to": ["<b>x</b>@example.com"], "cc": [], "bcc": []},
+            "links": [],
+            "sent_at": "2026-11-26T12:00:00Z",
+            "gmail_thread_id": "18c2f0a1b2c3d4e5",
+            "gmail_message_id": "18c2f0a1b2c3d4e5",
+        },
+    ).raise_for_status()
     browser.server.hit_pixel(hostile["pixel_url"])
 
     popup = browser.new_page()
