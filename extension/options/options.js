@@ -15,9 +15,20 @@ const tokenInput = $('token');
 const connection = $('connection');
 const required = chrome.runtime.getManifest().host_permissions;
 
-function say(text, state) {
+// Every user action starts a new turn; a check still running from an older turn (the one made
+// when the page opened, say) must not overwrite what the newer action said.
+let turn = 0;
+function sayAs(text, state, asOf = turn) {
+  if (asOf !== turn) return;
   connection.textContent = text;
   connection.dataset.state = state;
+}
+const say = (text, state) => sayAs(text, state);
+function act(handler) {
+  return (event) => {
+    turn += 1;
+    return handler(event);
+  };
 }
 
 function originPattern(base) {
@@ -31,9 +42,12 @@ function coveredByManifest(base) {
 }
 
 async function check() {
+  const mine = turn;
+  const say = (text, state) => sayAs(text, state, mine);
   const s = await getSettings();
   say(t('optionsChecking'), 'unknown');
   const answer = await ask({ type: 'checkConnection', server: s.server, token: s.token });
+  if (mine !== turn) return;
   const google = answer.server && answer.server.google_sign_in === true;
   $('google').hidden = !google;
   $('sign-out').hidden = !s.token;
@@ -54,7 +68,7 @@ async function check() {
   return say(t('connServerError', [s.server, e.message || e.code || '']), 'error');
 }
 
-$('save-server').addEventListener('click', async () => {
+$('save-server').addEventListener('click', act(async () => {
   const base = serverBase(serverInput.value.trim());
   if (!base) return say(t('connBadUrl'), 'error');
   const previous = (await getSettings()).server;
@@ -70,22 +84,22 @@ $('save-server').addEventListener('click', async () => {
   }
   await ask({ type: 'settingsChanged' });
   check();
-});
+}));
 
-$('save-token').addEventListener('click', async () => {
+$('save-token').addEventListener('click', act(async () => {
   const token = tokenInput.value.trim();
   await setSettings({ token, email: '' });
   tokenInput.value = '';
   await ask({ type: 'settingsChanged' });
   check();
-});
+}));
 
-$('sign-out').addEventListener('click', async () => {
+$('sign-out').addEventListener('click', act(async () => {
   await setSettings({ token: '', email: '' });
   check();
-});
+}));
 
-$('google-sign-in').addEventListener('click', async () => {
+$('google-sign-in').addEventListener('click', act(async () => {
   const { server } = await getSettings();
   const url = `${serverBase(server)}/auth/google/start?extension_id=${encodeURIComponent(chrome.runtime.id)}`;
   let redirect;
@@ -101,10 +115,10 @@ $('google-sign-in').addEventListener('click', async () => {
   await setSettings({ token, email: params.get('email') || '' });
   await ask({ type: 'settingsChanged' });
   check();
-});
+}));
 
 $('track-default').addEventListener('change', (e) => setSettings({ trackByDefault: e.target.checked }));
-$('check').addEventListener('click', check);
+$('check').addEventListener('click', act(check));
 
 (async () => {
   const s = await getSettings();
