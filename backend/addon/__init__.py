@@ -145,7 +145,8 @@ def from_google(view):
                 certs=certs,
             )
         except verify.Rejected as exc:
-            log.warning("refused a request to %s: %s", request.path, exc)
+            # Cut short: google-auth quotes a malformed token whole in its message.
+            log.warning("refused a request to %s: %.120s", request.path, str(exc))
             raise ApiError(
                 401,
                 "unauthorized",
