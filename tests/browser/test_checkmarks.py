@@ -27,6 +27,17 @@ def track(server, token: str, thread: str, subject: str) -> dict:
     return reserved
 
 
+def wait_until_opened(server, token: str, tracking_id: str, opens: int = 1) -> None:
+    """Hits are classified a few seconds after they arrive; wait until the server counts them."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        message = api(server, token, "GET", f"/api/v1/messages/{tracking_id}").json()
+        if message["opens"] >= opens:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"the server never counted {opens} open(s): {message}")
+
+
 def row(page, thread: str):
     return page.locator(f"tr.zA:has([data-legacy-thread-id='{thread}'])")
 
@@ -37,6 +48,7 @@ def test_one_status_call_per_render_and_idempotent_marks(browser):
     opened = track(browser.server, token, OPENED_THREAD, "Lunch on Friday?")
     track(browser.server, token, TRACKED_THREAD, "Slides")
     browser.server.hit_pixel(opened["pixel_url"])
+    wait_until_opened(browser.server, token, opened["id"])
     calls = []
     status_url = "/api/v1/messages/status"
     browser.context.on(
@@ -86,8 +98,10 @@ def test_marks_follow_new_activity(browser):
     page = browser.open_gmail()
     mark = row(page, TRACKED_THREAD).locator(".mailtick-check")
     mark.locator("xpath=self::*[@data-mailtick-state='tracked']").wait_for()
+    # Two readers (the server counts the same reader again within a minute only once).
     browser.server.hit_pixel(message["pixel_url"])
-    browser.server.hit_pixel(message["pixel_url"])
+    browser.server.hit_pixel(message["pixel_url"], user_agent="Mozilla/5.0 (iPhone) Mobile/15E148")
+    wait_until_opened(browser.server, token, message["id"], opens=2)
     row(page, TRACKED_THREAD).locator(".mailtick-check[data-mailtick-state=opened]").wait_for()
     assert mark.get_attribute("title").startswith("Opened 2 times, last")
 

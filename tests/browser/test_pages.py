@@ -6,6 +6,7 @@ import socket
 import time
 
 from .conftest import api
+from .test_checkmarks import wait_until_opened
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -41,6 +42,7 @@ def test_popup_history_is_escaped_paged_searchable_and_opens_gmail(browser):
         },
     ).raise_for_status()
     browser.server.hit_pixel(hostile["pixel_url"])
+    wait_until_opened(browser.server, token, hostile["id"])
 
     popup = browser.new_page()
     dialogs = []
