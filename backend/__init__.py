@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
+from datetime import timedelta
 
 from flask import Flask, jsonify
 
@@ -20,6 +21,7 @@ def create_app(config=None, *, store=None) -> Flask:
     a store they made (it must match the settings' idea of which store is in use).
     """
     from . import addon, api, auth, cron, errors, tracking, web
+    from .background import Worker
     from .config import Settings
     from .spool import Spool
     from .store import open_store
@@ -39,16 +41,24 @@ def create_app(config=None, *, store=None) -> Flask:
     app.json.sort_keys = False
 
     store = store or open_store(settings.store_url)
-    spool = Spool(settings.spool_path, store)
+    worker = Worker(
+        store,
+        retention=timedelta(days=settings.retention_days),
+        interval=settings.background_interval,
+    )
+    spool = Spool(settings.spool_path, store, on_written=worker.enqueue)
     app.extensions["mailtick.store"] = store
     app.extensions["mailtick.spool"] = spool
+    app.extensions["mailtick.background"] = worker
     app.extensions["mailtick.trusted_proxies"] = [
         ipaddress.ip_network(network, strict=False) for network in settings.trusted_proxies
     ]
     spool.start()
-    app.extensions["mailtick.housekeeping"] = cron.start_housekeeping(store)
+    if settings.background_interval > 0:
+        worker.start()
 
     errors.register(app)
+    app.wsgi_app = tracking.PixelMiddleware(app.wsgi_app, app)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
@@ -71,3 +81,10 @@ def create_app(config=None, *, store=None) -> Flask:
         "Mailtick %s on %s store, links at %s", __version__, settings.store_kind, settings.base_url
     )
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop an app's background threads and close its store (tests and embedders)."""
+    app.extensions["mailtick.background"].stop()
+    app.extensions["mailtick.spool"].stop()
+    app.extensions["mailtick.store"].close()

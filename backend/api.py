@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
@@ -10,9 +11,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from . import __version__
 from .auth import authenticated
+from .classify import SELF_VIEW
 from .errors import ApiError
 from .openapi import document
-from .store import COMPLETION_FIELDS, Message, decode_cursor, iso, parse_iso, utcnow
+from .privacy import parse_settings, public_settings
+from .store import COMPLETION_FIELDS, Hit, Message, decode_cursor, iso, parse_iso, utcnow
 from .tracking import ID_PATTERN, new_id
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -48,6 +51,7 @@ def message_json(message: Message, *, events: list | None = None) -> dict:
         "first_open_at": iso(message.first_open_at),
         "last_open_at": iso(message.last_open_at),
         "clicks": message.clicks,
+        "machine_opens": message.machine_opens,
         "links": [
             {
                 "url": url,
@@ -63,12 +67,16 @@ def message_json(message: Message, *, events: list | None = None) -> dict:
             {
                 "kind": hit.kind,
                 "at": iso(hit.at),
+                "class": hit.cls or "pending",
+                "counted": hit.counted,
+                "client": hit.client,
+                "device": hit.device,
                 "link_index": hit.link_index,
                 "url": hit.url,
                 "user_agent": hit.user_agent,
-                "counted": hit.counted,
             }
             for hit in events
+            if hit.kind != SELF_VIEW
         ]
     return body
 
@@ -83,6 +91,7 @@ def status_json(message: Message) -> dict:
         "first_open_at": iso(message.first_open_at),
         "last_open_at": iso(message.last_open_at),
         "clicks": message.clicks,
+        "machine_opens": message.machine_opens,
     }
 
 
@@ -286,9 +295,8 @@ def detail(message_id: str):
     return jsonify(message_json(message, events=store().hits(g.account.id, message_id)))
 
 
-@bp.post("/messages/status")
-@authenticated
-def statuses():
+def _owned_messages() -> list[Message]:
+    """The caller's messages named by a body's `ids` and `gmail_ids` (200 at most in all)."""
     data = json_body()
     unknown = sorted(set(data) - {"ids", "gmail_ids"})
     if unknown:
@@ -308,8 +316,50 @@ def statuses():
         )
     ids = [i for i in ids if ID_PATTERN.match(i)]
     gmail_ids = [i.lower().lstrip("#") for i in gmail_ids if GMAIL_ID.match(i)]
-    found = store().statuses(g.account.id, ids, gmail_ids)
-    return jsonify(statuses=[status_json(m) for m in found])
+    return store().statuses(g.account.id, ids, gmail_ids)
+
+
+@bp.post("/messages/status")
+@authenticated
+def statuses():
+    return jsonify(statuses=[status_json(m) for m in _owned_messages()])
+
+
+@bp.post("/messages/self-views")
+@authenticated
+def self_views():
+    """The sender's own Gmail is showing these messages: proxy fetches now are not opens."""
+    now = utcnow()
+    found = _owned_messages()
+    store().record_hits(
+        [
+            Hit(
+                id=secrets.token_urlsafe(12),
+                message_id=message.id,
+                kind=SELF_VIEW,
+                at=now,
+                counted=False,
+                cls="self",
+            )
+            for message in found
+        ]
+    )
+    response = jsonify(recorded=[message.id for message in found])
+    response.status_code = 202
+    return response
+
+
+@bp.get("/settings")
+@authenticated
+def get_settings():
+    return jsonify(public_settings(store().get_settings(g.account.id)))
+
+
+@bp.patch("/settings")
+@authenticated
+def update_settings():
+    changes = parse_settings(json_body())
+    return jsonify(public_settings(store().put_settings(g.account.id, changes)))
 
 
 @bp.delete("/messages/<message_id>")

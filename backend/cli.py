@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from urllib.parse import quote
 
 from . import __version__
@@ -126,9 +127,13 @@ def _demo(args, requests) -> int:
             raise SystemExit(f"{method} {path} failed ({response.status_code}): {detail}")
         return response.json()
 
+    from datetime import UTC, datetime, timedelta
+
     reserved = call("POST", "/messages", json={})
     print(f"1. Reserved {reserved['id']} when the compose window opened.")
     link = "https://example.com/pricing?plan=team"
+    # Sent a few minutes ago: a click seconds after sending would rightly look like a scanner.
+    sent_at = datetime.now(UTC) - timedelta(minutes=5)
     call(
         "PATCH",
         f"/messages/{reserved['id']}",
@@ -136,33 +141,41 @@ def _demo(args, requests) -> int:
             "subject": "Mailtick demo: proposal",
             "recipients": {"to": ["alice@example.com"], "cc": [], "bcc": []},
             "links": [link],
+            "sent_at": sent_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
-    print("2. Sent and completed: subject, recipient and one tracked link registered.")
+    print("2. Sent 5 minutes ago and completed: subject, recipient and one tracked link.")
     status = call("POST", "/messages/status", json={"ids": [reserved["id"]]})["statuses"][0]
     print(f"   Gmail shows: {_marks(status)}")
-    pixel = requests.get(
-        reserved["pixel_url"],
-        timeout=10,
-        headers={
-            "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
-            " (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
-        },
-    )
+    # Alice reads in Apple Mail on her Mac and clicks through to Safari.
+    alice = {
+        "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
+        " (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+    }
+    pixel = requests.get(reserved["pixel_url"], timeout=10, headers=alice)
     print(
         f"3. Alice opened the email (pixel answered {pixel.status_code},"
         f" {len(pixel.content)} bytes)."
     )
     click = requests.get(
-        f"{reserved['click_base']}/0?u={quote(link, safe='')}", timeout=10, allow_redirects=False
+        f"{reserved['click_base']}/0?u={quote(link, safe='')}",
+        timeout=10,
+        allow_redirects=False,
+        headers=alice,
     )
     print(
         f"4. Alice clicked the link (redirected {click.status_code}"
         f" to {click.headers.get('Location')})."
     )
-    status = call("POST", "/messages/status", json={"ids": [reserved["id"]]})["statuses"][0]
+    # Hits are classified once they settle (a few seconds): wait for the verdict.
+    deadline = time.monotonic() + 30
+    while True:
+        status = call("POST", "/messages/status", json={"ids": [reserved["id"]]})["statuses"][0]
+        if status["state"] == "opened" and status["clicks"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     print(f"   Gmail shows: {_marks(status)}")
-    return 0
+    return 0 if status["state"] == "opened" else 1
 
 
 def _marks(status: dict) -> str:

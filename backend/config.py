@@ -33,6 +33,11 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Reserved ids that were never completed are dropped after this many days.
     reservation_days: int = 3
+    # Raw hits are kept this long; each message's aggregates stay (docs/privacy.md).
+    retention_days: int = 90
+    # Seconds between background classification passes; 0 turns the thread off (tests drive
+    # the passes themselves).
+    background_interval: float = 1.0
     max_body_bytes: int = 256 * 1024
     spool_path: Path | None = None
     google_client_id: str = ""
@@ -61,6 +66,10 @@ class Settings:
             base_url=env.get("MAILTICK_BASE_URL", cls.base_url),
             trusted_proxies=_list(env.get("MAILTICK_TRUSTED_PROXIES")),
             reservation_days=int(env.get("MAILTICK_RESERVATION_DAYS", cls.reservation_days)),
+            retention_days=int(env.get("MAILTICK_RETENTION_DAYS", cls.retention_days)),
+            background_interval=float(
+                env.get("MAILTICK_BACKGROUND_INTERVAL", cls.background_interval)
+            ),
             max_body_bytes=int(env.get("MAILTICK_MAX_BODY_BYTES", cls.max_body_bytes)),
             spool_path=Path(env["MAILTICK_SPOOL"]) if env.get("MAILTICK_SPOOL") else None,
             google_client_id=env.get("MAILTICK_GOOGLE_CLIENT_ID", ""),

@@ -17,6 +17,14 @@ ERRORS = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
 }
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
+IDS_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "ids": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
+        "gmail_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 200},
+    },
+}
 MESSAGE_ID = {
     "name": "message_id",
     "in": "path",
@@ -91,6 +99,7 @@ SCHEMAS = {
             "first_open_at": NULLABLE_TIME,
             "last_open_at": NULLABLE_TIME,
             "clicks": {"type": "integer", "minimum": 0},
+            "machine_opens": {"type": "integer", "minimum": 0},
         },
     },
     "Message": {
@@ -122,6 +131,12 @@ SCHEMAS = {
             "first_open_at": NULLABLE_TIME,
             "last_open_at": NULLABLE_TIME,
             "clicks": {"type": "integer", "minimum": 0},
+            "machine_opens": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Opens by machines that fetch every image (Apple Mail Privacy"
+                " Protection): with no real open, the message was probably opened.",
+            },
             "links": {
                 "type": "array",
                 "items": {
@@ -138,12 +153,45 @@ SCHEMAS = {
             "events": {"type": "array", "items": _ref("Event")},
         },
     },
+    "Settings": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "never_track": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Addresses and domains never to track (a domain covers its"
+                " subdomains).",
+            },
+            "skip_eea": {
+                "type": "boolean",
+                "description": "Do not track recipients at EU/EEA country-code domains.",
+            },
+        },
+    },
     "Event": {
         "type": "object",
-        "required": ["kind", "at", "user_agent", "counted"],
+        "required": ["kind", "at", "class", "counted", "client", "device", "user_agent"],
         "properties": {
             "kind": {"type": "string", "enum": ["open", "click"]},
             "at": {"type": "string", "format": "date-time"},
+            "class": {
+                "type": "string",
+                "enum": [
+                    "pending",
+                    "human",
+                    "gmail_proxy",
+                    "apple_mpp",
+                    "yahoo_proxy",
+                    "scanner",
+                    "self",
+                    "duplicate",
+                ],
+                "description": "What the hit was; 'pending' for the few seconds before it is"
+                " classified.",
+            },
+            "client": {"type": "string", "description": "Mail client, when the hit tells."},
+            "device": {"type": "string", "description": "Device kind and OS, when it tells."},
             "link_index": {"type": ["integer", "null"]},
             "url": {"type": ["string", "null"]},
             "user_agent": {"type": "string"},
@@ -284,18 +332,7 @@ def document(base_url: str, version: str) -> dict:
                     "security": bearer,
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "ids": {"type": "array", "items": {"type": "string"}},
-                                        "gmail_ids": {"type": "array", "items": {"type": "string"}},
-                                    },
-                                }
-                            }
-                        },
+                        "content": {"application/json": {"schema": IDS_BODY}},
                     },
                     "responses": {
                         "200": _json(
@@ -311,6 +348,47 @@ def document(base_url: str, version: str) -> dict:
                         **ERRORS,
                     },
                 }
+            },
+            "/messages/self-views": {
+                "post": {
+                    "summary": "The sender's own Gmail is showing these messages now",
+                    "description": "Gmail's image proxy fetches that arrive around this signal"
+                    " are the sender's own views and never count as opens.",
+                    "security": bearer,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": IDS_BODY}},
+                    },
+                    "responses": {
+                        "202": _json(
+                            {
+                                "type": "object",
+                                "required": ["recorded"],
+                                "properties": {
+                                    "recorded": {"type": "array", "items": {"type": "string"}}
+                                },
+                            },
+                            "The tracking ids the signal was recorded for",
+                        ),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/settings": {
+                "get": {
+                    "summary": "The caller's settings",
+                    "security": bearer,
+                    "responses": {"200": _json(_ref("Settings"), "Settings"), "401": ERRORS["401"]},
+                },
+                "patch": {
+                    "summary": "Change some settings; the others stay",
+                    "security": bearer,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("Settings")}},
+                    },
+                    "responses": {"200": _json(_ref("Settings"), "All settings"), **ERRORS},
+                },
             },
             "/messages/{message_id}": {
                 "parameters": [MESSAGE_ID],

@@ -1,19 +1,23 @@
-"""Durable hand-off of hits the store could not take.
+"""Durable hand-off of hits from the request to the store.
 
-A hit that was answered with 200 must never be lost. When the store write fails, the hit is
-appended as one JSON line to this process's spool file before the response goes out; a
-background thread writes spooled hits to the store once it answers again. The store's writes
-are idempotent by hit id, so a hit written twice (a crash between store write and spool
-truncation) is still counted once.
+A hit that was answered with 200 must never be lost. Before the response goes out, the hit is
+appended as one JSON line to this process's spool file (a buffered write that survives the
+process dying once it returns); a background thread writes the spool to the store in batches
+every tenth of a second, and keeps retrying, with back-off, while the store is down. The
+store's writes are idempotent by hit id, so a hit written twice (a crash between the store
+write and the spool's removal) is still kept once.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from .store import Hit, Store
@@ -21,20 +25,31 @@ from .store import Hit, Store
 log = logging.getLogger(__name__)
 
 BATCH = 200
+LEFTOVER_SCAN = 5.0
+MAX_BACKOFF = 30.0
 
 
 class Spool:
-    def __init__(self, directory: Path, store: Store, *, interval: float = 2.0):
+    def __init__(
+        self,
+        directory: Path,
+        store: Store,
+        *,
+        interval: float = 0.1,
+        on_written: Callable[[list[Hit]], None] | None = None,
+    ):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.store = store
         self.interval = interval
+        self.on_written = on_written
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = None
         self._file = None
+        self._dirty = False
 
     def _path(self) -> Path:
         return self.directory / f"hits-{os.getpid()}.jsonl"
@@ -49,8 +64,9 @@ class Spool:
                 self._pid = os.getpid()
             self._file.write(line)
             self._file.flush()
-        self._ensure_thread()
-        self._wake.set()
+            self._dirty = True
+        if self._thread is None:
+            self._ensure_thread()
 
     def pending(self) -> int:
         """How many hits wait in the spool (across every process's file)."""
@@ -104,14 +120,27 @@ class Spool:
         except FileNotFoundError:
             return 0  # another worker finished it
         for start in range(0, len(hits), BATCH):
-            self.store.record_hits(hits[start : start + BATCH])
+            batch = hits[start : start + BATCH]
+            self.store.record_hits(batch)
+            if self.on_written:
+                self.on_written(batch)
         claimed.unlink(missing_ok=True)
         if hits:
             log.info("wrote %d spooled hits to the store", len(hits))
         return len(hits)
 
+    def _final_drain(self) -> None:
+        """At interpreter exit (a worker stopping), hand what waits to the store if it answers."""
+        if not self._dirty or self._stopped.is_set():
+            return
+        try:
+            self.drain()
+        except Exception as exc:  # left on disk; the next process to start writes it
+            log.warning("spooled hits stay on disk for the next start: %s", exc)
+
     def start(self) -> None:
         """Drain leftovers from earlier runs in the background, and keep draining."""
+        atexit.register(self._final_drain)
         self._ensure_thread()
         self._wake.set()
 
@@ -125,21 +154,32 @@ class Spool:
             self._thread.start()
 
     def _loop(self) -> None:
+        # Batches every `interval` while hits arrive; a look for other processes' leftovers
+        # every few seconds; doubling waits, up to half a minute, while the store is down.
+        delay, next_scan = self.interval, 0.0
         while not self._stopped.is_set():
-            self._wake.wait(self.interval)
+            self._wake.wait(delay)
             self._wake.clear()
             if self._stopped.is_set():
                 break
-            if not any(self.directory.glob("hits-*")):
+            now = time.monotonic()
+            if not self._dirty and now < next_scan:
                 continue
+            next_scan = now + LEFTOVER_SCAN
+            self._dirty = False
             try:
                 self.drain()
-            except Exception as exc:  # the store is still down: keep the hits, try later
-                log.warning("store still refuses spooled hits (%s); will retry", exc)
+                delay = self.interval
+            except Exception as exc:  # the store is down: keep the hits, try later
+                self._dirty = True
+                delay = min(max(delay * 2, 0.5), MAX_BACKOFF)
+                log.warning("store refuses spooled hits (%s); retrying in %.1f s", exc, delay)
 
     def stop(self) -> None:
         self._stopped.set()
         self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
 
 
 def _pid_in(name: str) -> int:

@@ -1,4 +1,7 @@
-"""The pixel and click endpoints: the hot path, public, never an error page for a recipient."""
+"""The pixel and click endpoints: the hot path, public, never an error page for a recipient.
+
+The pixel is served by PixelMiddleware ahead of Flask; clicks are an ordinary Flask route.
+"""
 
 from __future__ import annotations
 
@@ -79,46 +82,75 @@ def _in(address: str, networks: list) -> bool:
     return any(ip in network for network in networks)
 
 
-def make_hit(message_id: str, kind: str, **extra) -> Hit:
-    headers = {
-        name: request.headers[name][:512] for name in KEPT_HEADERS if name in request.headers
-    }
+def hit_from_environ(environ: dict, message_id: str, kind: str, trusted: list, **extra) -> Hit:
+    """A raw, unclassified hit from a WSGI request: the background pass decides if it counts."""
+    headers = {}
+    for name in KEPT_HEADERS:
+        value = environ.get(WSGI_NAMES[name])
+        if value is not None:
+            headers[name] = value[:512]
     return Hit(
         id=secrets.token_urlsafe(12),
         message_id=message_id,
         kind=kind,
         at=utcnow(),
-        ip=client_ip(
-            request.remote_addr or "",
-            request.headers.get("X-Forwarded-For", ""),
-            current_app.extensions["mailtick.trusted_proxies"],
-        ),
-        user_agent=request.headers.get("User-Agent", "")[:512],
-        method=request.method,
+        ip=client_ip(environ.get("REMOTE_ADDR") or "", headers.get("X-Forwarded-For", ""), trusted),
+        user_agent=environ.get("HTTP_USER_AGENT", "")[:512],
+        method=environ.get("REQUEST_METHOD", "GET"),
         headers=headers,
+        counted=False,
         **extra,
     )
 
 
-def record(hit: Hit) -> None:
-    """Write a hit to the store, or to the spool when the store fails. Never raises."""
-    store = current_app.extensions["mailtick.store"]
+WSGI_NAMES = {name: "HTTP_" + name.upper().replace("-", "_") for name in KEPT_HEADERS}
+
+
+def keep(hit: Hit, spool, store) -> None:
+    """Make a hit durable before answering: the spool first, the store if the spool fails.
+
+    The spool's append is a buffered write to a local file (safe once it returns, even if the
+    process dies); its thread writes batches to the store a moment later. Writing each hit to
+    the store on the request thread made every pixel wait for the store's write lock.
+    """
     try:
-        store.record_hits([hit])
+        spool.append(hit)
     except Exception as exc:
-        log.warning("store refused hit %s (%s); spooling it", hit.id, exc)
-        current_app.extensions["mailtick.spool"].append(hit)
-
-
-@bp.route("/p/<path:name>", methods=["GET", "HEAD"])
-def pixel(name: str):
-    message_id = name.removesuffix(".gif")
-    if name.endswith(".gif") and ID_PATTERN.match(message_id):
+        log.warning("spool refused hit %s (%s); writing it to the store directly", hit.id, exc)
         try:
-            record(make_hit(message_id, "open"))
-        except Exception:  # the spool failing too must still not break the image
-            log.exception("could not keep a hit for %s", message_id)
-    return Response(PIXEL, headers=PIXEL_HEADERS)
+            store.record_hits([hit])
+        except Exception:
+            log.exception("lost hit %s: neither the spool nor the store took it", hit.id)
+
+
+class PixelMiddleware:
+    """Serve /p/<id>.gif before Flask: the hottest path, kept to a few microseconds of work.
+
+    Always the GIF with 200, for known, unknown and malformed ids alike, and whatever happens
+    to the spool or store.
+    """
+
+    def __init__(self, wsgi_app, flask_app):
+        self.wsgi_app = wsgi_app
+        self.extensions = flask_app.extensions
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "")
+        if not path.startswith("/p/") or method not in ("GET", "HEAD"):
+            return self.wsgi_app(environ, start_response)
+        name = path[3:]
+        message_id = name[:-4] if name.endswith(".gif") else ""
+        if message_id and ID_PATTERN.match(message_id):
+            try:
+                hit = hit_from_environ(
+                    environ, message_id, "open", self.extensions["mailtick.trusted_proxies"]
+                )
+                keep(hit, self.extensions["mailtick.spool"], self.extensions["mailtick.store"])
+            except Exception:
+                log.exception("could not keep a hit for %s", message_id)
+        start_response("200 OK", list(PIXEL_HEADERS.items()))
+        return [] if method == "HEAD" else [PIXEL]
 
 
 @bp.route("/c/<message_id>/<index>")
@@ -134,7 +166,19 @@ def click(message_id: str, index: str):
             log.exception("link lookup failed for %s/%s", message_id, index)
     if registered is not None and registered == destination and _is_web_url(destination):
         try:
-            record(make_hit(message_id, "click", link_index=int(index), url=destination))
+            hit = hit_from_environ(
+                request.environ,
+                message_id,
+                "click",
+                current_app.extensions["mailtick.trusted_proxies"],
+                link_index=int(index),
+                url=destination,
+            )
+            keep(
+                hit,
+                current_app.extensions["mailtick.spool"],
+                current_app.extensions["mailtick.store"],
+            )
         except Exception:
             log.exception("could not keep a click for %s", message_id)
         response = Response(status=302, headers={"Location": destination})

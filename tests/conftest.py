@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,16 +28,33 @@ def settings(tmp_path):
     """Settings for an app on its own SQLite file; tests copy and change them, never mutate."""
     from backend.config import Settings
 
-    return Settings(data_dir=tmp_path, base_url=BASE_URL, testing=True)
+    return Settings(data_dir=tmp_path, base_url=BASE_URL, testing=True, background_interval=0)
 
 
 @pytest.fixture
 def app(settings):
     app = create_app(settings)
     yield app
-    app.extensions["mailtick.housekeeping"].set()
+    app.extensions["mailtick.background"].stop()
     app.extensions["mailtick.spool"].stop()
     app.extensions["mailtick.store"].close()
+
+
+@pytest.fixture
+def settle(app):
+    """Classify every recorded hit now, as the background pass does once hits have settled."""
+
+    def run(after: timedelta = timedelta(minutes=1)):
+        app.extensions["mailtick.spool"].drain()
+        return app.extensions["mailtick.background"].run_once(utcnow() + after)
+
+    return run
+
+
+@pytest.fixture
+def flush(app):
+    """Write spooled hits to the store now, as the spool's thread does within 0.1 s."""
+    return app.extensions["mailtick.spool"].drain
 
 
 @pytest.fixture
@@ -78,8 +96,16 @@ def auth(users):
 def sent_message(client, auth):
     """Reserve and complete a message with two links; returns its API representation."""
 
-    def make(subject="Quarterly numbers", to=("alice@example.com",), links=None, headers=None):
+    def make(
+        subject="Quarterly numbers",
+        to=("alice@example.com",),
+        links=None,
+        headers=None,
+        sent_at=None,
+    ):
         headers = headers or auth
+        # Sent an hour ago by default: recipients' hits in a test come well after delivery.
+        sent_at = sent_at or utcnow() - timedelta(hours=1)
         reserved = client.post("/api/v1/messages", json={}, headers=headers).get_json()
         body = {
             "subject": subject,
@@ -89,6 +115,7 @@ def sent_message(client, auth):
                 if links is not None
                 else ["https://example.com/report?q=1&x=2", "http://example.org/path?a=1&b=%2F#top"]
             ),
+            "sent_at": sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
         response = client.patch(f"/api/v1/messages/{reserved['id']}", json=body, headers=headers)
         assert response.status_code == 200, response.get_json()

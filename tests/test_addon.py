@@ -698,7 +698,7 @@ def test_a_body_that_is_not_an_event_is_refused(client, google):
 
 
 def test_the_add_on_is_off_until_configured(app, settings, google):
-    from backend import create_app
+    from backend import close_app, create_app
 
     off = create_app(replace(settings, addon_service_account="", addon_client_id=""))
     try:
@@ -708,9 +708,7 @@ def test_the_add_on_is_off_until_configured(app, settings, google):
             headers={"Authorization": f"Bearer {google.system()}"},
         )
     finally:
-        off.extensions["mailtick.housekeeping"].set()
-        off.extensions["mailtick.spool"].stop()
-        off.extensions["mailtick.store"].close()
+        close_app(off)
     assert response.status_code == 503
     message = response.get_json()["error"]["message"]
     assert "MAILTICK_ADDON_SERVICE_ACCOUNT" in message and "MAILTICK_ADDON_CLIENT_ID" in message

@@ -256,20 +256,22 @@ def test_history_rejects_bad_parameters(client, auth, query):
     assert error_of(response)["field"] in {"limit", "cursor"}
 
 
-def test_detail_lists_events_oldest_first(client, auth, sent_message):
+def test_detail_lists_events_oldest_first(client, auth, sent_message, settle):
     message = sent_message()
     client.get(f"/p/{message['id']}.gif", headers={"User-Agent": "Reader/1"})
     client.get(message["links"][0]["tracked_url"].removeprefix("http://mailtick.test"))
+    settle()
     detail = client.get(f"/api/v1/messages/{message['id']}", headers=auth).get_json()
     assert [e["kind"] for e in detail["events"]] == ["open", "click"]
     assert detail["events"][0]["user_agent"] == "Reader/1"
     assert detail["events"][1]["link_index"] == 0
     assert detail["opens"] == 1 and detail["clicks"] == 1
     assert detail["first_open_at"] == detail["last_open_at"]
+    assert [e["class"] for e in detail["events"]] == ["human", "human"]
     assert "ip" not in detail["events"][0]
 
 
-def test_status_answers_many_messages_in_one_call(client, auth, users, sent_message):
+def test_status_answers_many_messages_in_one_call(client, auth, users, sent_message, settle):
     opened = sent_message()
     quiet = sent_message()
     client.patch(
@@ -278,8 +280,9 @@ def test_status_answers_many_messages_in_one_call(client, auth, users, sent_mess
         headers=auth,
     )
     theirs = sent_message(headers=users.headers("other@example.com"))
-    client.get(f"/p/{opened['id']}.gif")
-    client.get(f"/p/{opened['id']}.gif")
+    client.get(f"/p/{opened['id']}.gif", headers={"User-Agent": "Reader/1"})
+    client.get(f"/p/{opened['id']}.gif", headers={"User-Agent": "Reader/2"})
+    settle()
     response = client.post(
         "/api/v1/messages/status",
         json={
@@ -406,8 +409,9 @@ def test_cron_purge_needs_cron_or_the_admin_token(settings, monkeypatch):
     assert client.get("/cron/purge", headers={"X-Appengine-Cron": "true"}).status_code == 403
     assert client.get("/cron/purge", headers={"Authorization": "Bearer wrong"}).status_code == 403
     ok = client.get("/cron/purge", headers={"Authorization": "Bearer admin-secret"})
-    assert ok.status_code == 200 and ok.get_json() == {"purged_reservations": 0}
+    assert ok.status_code == 200
+    assert ok.get_json() == {"purged_reservations": 0, "purged_hits": 0}
     monkeypatch.setenv("GAE_ENV", "standard")
     assert client.get("/cron/purge", headers={"X-Appengine-Cron": "true"}).status_code == 200
-    app.extensions["mailtick.housekeeping"].set()
+    app.extensions["mailtick.background"].stop()
     app.extensions["mailtick.spool"].stop()

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from backend import create_app
+from backend import close_app, create_app
 from backend.store import Hit, StoreError, utcnow
 from backend.tracking import PIXEL, client_ip
 
@@ -53,20 +53,36 @@ def test_pixel_head_answers_without_body(client, sent_message):
     assert response.headers["Content-Type"] == "image/gif"
 
 
-def test_pixel_records_the_raw_hit(client, store, auth, sent_message):
+THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
+
+
+def test_pixel_records_the_raw_hit_and_classifies_it_once_settled(
+    client, store, auth, sent_message, settle, flush
+):
     message = sent_message()
     client.get(
         pixel_path(message),
-        headers={"User-Agent": "Thunderbird/128", "Accept": "image/*", "Accept-Language": "de"},
+        headers={"User-Agent": THUNDERBIRD, "Accept": "image/*", "Accept-Language": "de"},
         environ_base={"REMOTE_ADDR": "203.0.113.9"},
     )
-    detail = client.get(f"/api/v1/messages/{message['id']}", headers=auth).get_json()
-    assert detail["state"] == "opened" and detail["opens"] == 1
+    flush()
     [hit] = _hits(store, message)
     assert hit.kind == "open" and hit.method == "GET"
-    assert hit.ip == "203.0.113.9"
-    assert hit.user_agent == "Thunderbird/128"
+    assert hit.ip == "203.0.113.9" and hit.cls == "" and not hit.counted
+    assert hit.user_agent == THUNDERBIRD
     assert hit.headers["Accept"] == "image/*" and hit.headers["Accept-Language"] == "de"
+    pending = client.get(f"/api/v1/messages/{message['id']}", headers=auth).get_json()
+    assert pending["state"] == "tracked" and pending["events"][0]["class"] == "pending"
+
+    assert len(settle()) == 1
+    detail = client.get(f"/api/v1/messages/{message['id']}", headers=auth).get_json()
+    assert detail["state"] == "opened" and detail["opens"] == 1
+    assert detail["events"][0]["class"] == "human"
+    assert detail["events"][0]["client"] == "Thunderbird 128"
+    assert detail["events"][0]["device"] == "computer (Linux)"
+    [hit] = _hits(store, message)
+    assert hit.ip == "203.0.113.0"  # cut to its network once classified
+    assert settle() == []  # classified once
 
 
 def sender(store):
@@ -77,13 +93,16 @@ def _hits(store, message):
     return store.hits(sender(store).id, message["id"])
 
 
-def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(client, store, sent_message):
+def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    client, store, sent_message, flush
+):
     message = sent_message()
     client.get(
         pixel_path(message),
         headers={"X-Forwarded-For": "198.51.100.7"},
         environ_base={"REMOTE_ADDR": "203.0.113.9"},
     )
+    flush()
     [hit] = _hits(store, message)
     assert hit.ip == "203.0.113.9"
 
@@ -101,9 +120,10 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client(settings):
         headers={"X-Forwarded-For": "10.9.9.9, 198.51.100.7"},
         environ_base={"REMOTE_ADDR": "169.254.1.1"},
     )
+    app.extensions["mailtick.spool"].drain()
     [hit] = _hits(store, reserved)
     assert hit.ip == "198.51.100.7"
-    app.extensions["mailtick.spool"].stop()
+    close_app(app)
 
 
 def test_client_ip_reads_forwarded_for_from_the_right_skipping_trusted_hops():
@@ -133,7 +153,7 @@ class FailingStore:
 
 
 def test_a_hit_is_spooled_while_the_store_fails_and_written_when_it_is_back(
-    app, client, store, sent_message
+    app, client, store, sent_message, settle
 ):
     message = sent_message()
     failing = FailingStore(store)
@@ -142,8 +162,8 @@ def test_a_hit_is_spooled_while_the_store_fails_and_written_when_it_is_back(
     spool.stop()  # drain by hand, so the test decides when the store is back
     spool.store = failing
 
-    for _ in range(3):
-        response = client.get(pixel_path(message))
+    for reader in ("Reader/1", "Reader/2", "Reader/3"):
+        response = client.get(pixel_path(message), headers={"User-Agent": reader})
         assert response.status_code == 200 and response.data == PIXEL
     assert spool.pending() == 3
     assert _hits(store, message) == []
@@ -156,6 +176,7 @@ def test_a_hit_is_spooled_while_the_store_fails_and_written_when_it_is_back(
     assert spool.drain() == 3
     assert spool.pending() == 0
     assert len(_hits(store, message)) == 3
+    settle()
     assert store.message(sender(store).id, message["id"]).opens == 3
 
 
@@ -170,14 +191,23 @@ def test_spool_replay_is_idempotent(app, store, sent_message):
     assert store.message(sender(store).id, message["id"]).opens == 1
 
 
+class BrokenSpool:
+    def append(self, hit):
+        raise OSError("disk full")
+
+
+def test_a_hit_goes_straight_to_the_store_when_the_spool_fails(app, client, store, sent_message):
+    message = sent_message()
+    app.extensions["mailtick.spool"], real_spool = BrokenSpool(), app.extensions["mailtick.spool"]
+    response = client.get(pixel_path(message))
+    assert response.status_code == 200 and response.data == PIXEL
+    assert len(_hits(store, message)) == 1
+    app.extensions["mailtick.spool"] = real_spool
+
+
 def test_pixel_still_answers_when_store_and_spool_both_fail(app, client, store, sent_message):
     message = sent_message()
     app.extensions["mailtick.store"] = FailingStore(store)
-
-    class BrokenSpool:
-        def append(self, hit):
-            raise OSError("disk full")
-
     app.extensions["mailtick.spool"], real_spool = BrokenSpool(), app.extensions["mailtick.spool"]
     response = client.get(pixel_path(message))
     assert response.status_code == 200 and response.data == PIXEL
@@ -191,13 +221,16 @@ def click_path(message, index, url):
     return f"/c/{message['id']}/{index}?u={quote(url, safe='')}"
 
 
-def test_click_redirects_to_the_registered_destination_and_counts(client, auth, sent_message):
+def test_click_redirects_to_the_registered_destination_and_counts(
+    client, auth, sent_message, settle
+):
     message = sent_message()
     url = message["links"][0]["url"]
     response = client.get(click_path(message, 0, url))
     assert response.status_code == 302
     assert response.headers["Location"] == url
     assert "Set-Cookie" not in response.headers
+    settle()
     detail = client.get(f"/api/v1/messages/{message['id']}", headers=auth).get_json()
     assert (
         detail["clicks"] == 1
@@ -302,5 +335,4 @@ def test_hits_spooled_by_a_process_that_died_are_written_at_the_next_start(
         time.sleep(0.05)
     assert store.message(sender(store).id, message["id"]).opens == 1
     assert not list(spool_dir.glob("hits-*"))
-    restarted.extensions["mailtick.spool"].stop()
-    restarted.extensions["mailtick.store"].close()
+    close_app(restarted)
