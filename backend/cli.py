@@ -84,10 +84,21 @@ def token_revoke(args) -> int:
 
 
 def purge(args) -> int:
-    from .store import utcnow
+    """Drop unsent reservations and raw hits past their retention, as the server does hourly."""
+    from datetime import timedelta
 
-    count = _store().purge_reservations(utcnow())
-    print(f"Dropped {count} reservation(s) that were never sent.")
+    from .background import Worker
+    from .store import open_store
+
+    settings = _settings()
+    worker = Worker(
+        open_store(settings.store_url), retention=timedelta(days=settings.retention_days)
+    )
+    done = worker.clean_up()
+    print(
+        f"Dropped {done['purged_reservations']} reservation(s) that were never sent and"
+        f" {done['purged_hits']} raw hit(s) older than {settings.retention_days} days."
+    )
     return 0
 
 
@@ -245,7 +256,9 @@ def parser() -> argparse.ArgumentParser:
     walk.add_argument("--token", help="API token (default: $MAILTICK_TOKEN, else a new local one)")
     walk.set_defaults(func=demo)
 
-    drop = commands.add_parser("purge", help="drop reservations that were never sent")
+    drop = commands.add_parser(
+        "purge", help="drop unsent reservations and raw hits past their retention"
+    )
     drop.set_defaults(func=purge)
 
     addon = commands.add_parser("addon", help="the Gmail add-on").add_subparsers(

@@ -101,3 +101,27 @@ def test_store_urls_follow_sqlalchemy_convention(tmp_path, monkeypatch):
     assert (tmp_path / "abs" / "y.db").exists()
     relative.close()
     absolute.close()
+
+
+def test_purge_drops_stale_reservations_and_expired_hits(tmp_path, monkeypatch, capsys):
+    from datetime import timedelta
+
+    from backend.cli import main
+    from backend.store import Hit, utcnow
+
+    monkeypatch.setenv("MAILTICK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MAILTICK_RETENTION_DAYS", "30")
+    store = open_store(Settings.from_env().store_url)
+    account = store.ensure_account("a@example.com", utcnow())
+    long_ago = utcnow() - timedelta(days=40)
+    store.reserve(account.id, "S" * 24, long_ago, long_ago + timedelta(days=3))
+    store.reserve(account.id, "K" * 24, long_ago, long_ago + timedelta(days=3))
+    store.complete(account.id, "K" * 24, {"subject": "kept", "sent_at": long_ago})
+    store.record_hits([Hit(id="old", message_id="K" * 24, kind="open", at=long_ago, cls="human")])
+    assert main(["purge"]) == 0
+    out = capsys.readouterr().out
+    assert "Dropped 1 reservation(s)" in out and "1 raw hit(s) older than 30 days" in out
+    kept = store.message(account.id, "K" * 24)
+    assert kept.opens == 1 and store.hits(account.id, "K" * 24) == []
+    assert store.message(account.id, "S" * 24) is None
+    store.close()
