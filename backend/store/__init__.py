@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# How long raw hits are kept unless a store is told otherwise (docs/privacy.md).
+DEFAULT_RETENTION_DAYS = 90
 
 
 def utcnow() -> datetime:
@@ -265,12 +267,66 @@ class Store(abc.ABC):
         """Keep hits and update their messages' aggregates.
 
         Idempotent by hit id, so a spooled hit may be written again safely. Hits for
-        messages that do not exist are dropped.
+        messages that do not exist are dropped. A counted open adds to `opens` and the
+        first/last open, a counted click to `clicks` and its link's count; an open of a class
+        in MACHINE_OPEN_CLASSES adds to `machine_opens`, counted or not. A hit whose `cls` is
+        "" is pending: pending_hits() finds it until apply_verdicts() classifies it. The hot
+        path records pending hits uncounted, so that only their verdict counts them.
         """
 
     @abc.abstractmethod
     def hits(self, account_id: str, message_id: str) -> list[Hit]:
         """The raw hits of the account's message, oldest first."""
+
+    @abc.abstractmethod
+    def pending_hits(self, before: datetime, limit: int = 500) -> list[Hit]:
+        """Unclassified hits (`cls == ""`) of every account with `at <= before`.
+
+        Oldest first (ties by id), at most `limit`. For the background classifier only.
+        """
+
+    @abc.abstractmethod
+    def message_by_id(self, message_id: str) -> Message | None:
+        """A message with its aggregates, whoever owns it. Internal use only: no owner check."""
+
+    @abc.abstractmethod
+    def hits_between(self, message_id: str, start: datetime, end: datetime) -> list[Hit]:
+        """Every hit of the message (any kind, self-view signals too) with start <= at <= end.
+
+        Oldest first (ties by id), whoever owns the message; [] for an unknown message.
+        """
+
+    @abc.abstractmethod
+    def apply_verdicts(self, hits: Sequence[Hit]) -> list[Hit]:
+        """Store the classifier's verdicts; return the hits this call applied.
+
+        Each hit carries its verdict: `cls` (not ""), `counted`, `client`, `device` and the
+        truncated `ip`. A verdict is applied only to a hit whose stored copy is still
+        unclassified, atomically with its aggregates, so a hit two workers classify at once
+        is applied once. Applying stores those five fields and then counts the hit as
+        record_hits() counts a recorded one: opens and first/last open, or clicks per link,
+        if `counted`; `machine_opens` for an open of a class in MACHINE_OPEN_CLASSES. The
+        hit's kind, time and link are the stored ones. A hit that was already counted when
+        it was recorded (an unclassified hit recorded with counted=True, as spooled before
+        classification existed) is not counted a second time. Hits whose message or hit is
+        gone are skipped. Raises ValueError, applying nothing, if a hit carries no class.
+        """
+
+    @abc.abstractmethod
+    def purge_hits(self, before: datetime) -> int:
+        """Delete the raw hits with `at < before`; return how many. Aggregates stay."""
+
+    # Per-account settings.
+    @abc.abstractmethod
+    def get_settings(self, account_id: str) -> dict:
+        """The account's settings (a JSON object); {} if none or no such account."""
+
+    @abc.abstractmethod
+    def put_settings(self, account_id: str, changes: dict) -> dict:
+        """Merge top-level keys into the account's settings and return all of them.
+
+        Raises StoreError if the account does not exist. Settings go with the account.
+        """
 
 
 STORES = {
@@ -279,8 +335,12 @@ STORES = {
 }
 
 
-def open_store(url: str) -> Store:
-    """Open the store a URL names: ``sqlite:///path/to.db`` or ``firestore://PROJECT``."""
+def open_store(url: str, **options) -> Store:
+    """Open the store a URL names: ``sqlite:///path/to.db`` or ``firestore://PROJECT``.
+
+    `options` go to the store's constructor; every store takes ``retention_days`` (how long
+    raw hits are kept: Firestore stamps each hit with its expiry for a TTL policy).
+    """
     kind = url.split(":", 1)[0]
     if kind not in STORES:
         raise ValueError(
@@ -288,4 +348,4 @@ def open_store(url: str) -> Store:
         )
     module_name, class_name = STORES[kind].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_url(url)
+    return cls.from_url(url, **options)

@@ -2,20 +2,32 @@
 
 Data model (every document id is random or a hash, so no key range is written in order):
 
-    accounts/{account_id}                {email, created_at}
+    accounts/{account_id}                {email, created_at, settings: {...}}
     account_emails/{sha256(email)}       {account_id, email, created_at}   one per address
     tokens/{token_hash}                  {account_id, email, account_created_at, label, created_at}
     messages/{message_id}                {account_id, created_at, expires_at, subject, to, cc, bcc,
                                           links, sent_at, gmail_message_id, gmail_thread_id, search}
     messages/{message_id}/shards/{0..N-1}  {opens, first_open_us, last_open_us, clicks,
-                                            link_clicks: {"<index>": n}}
-    messages/{message_id}/hits/{hit_id}  the raw hit, plus expires_at for a TTL policy
+                                            link_clicks: {"<index>": n}, machine_opens}
+    messages/{message_id}/hits/{hit_id}  the raw hit, plus expires_at for a TTL policy and a
+                                         random `bucket` for the purge's index
+    pending/{hit_id}                     {message_id, hit_id, at, bucket}: one per hit the
+                                         classifier has yet to see
 
 A hit never writes its message document: it creates its own document (create() fails if the
 hit was recorded before, which makes replays harmless) and bumps one randomly chosen shard with
-Increment / Minimum / Maximum transforms. Readers add the shards up. `sent_at` is absent until
-a message is completed and `expires_at` is cleared then, as in the SQLite store, so history
-and the purge of stale reservations are plain indexed queries (see firestore.indexes.json).
+Increment / Minimum / Maximum transforms. Readers add the shards up. An unclassified hit also
+creates its pending marker in the same atomic batch; apply_verdicts() classifies the hit, bumps
+a shard and deletes the marker in one transaction that first checks the hit is still
+unclassified, so two workers never count one hit twice. `sent_at` is absent until a message is
+completed and `expires_at` is cleared then, as in the SQLite store, so history and the purge of
+stale reservations are plain indexed queries (see firestore.indexes.json).
+
+Times that only grow (a hit's `at`) would cap a collection at about 500 writes a second if
+indexed alone, so the queries over every hit (the pending markers, the purge of old hits) use
+the sharded-timestamp layout: a random `bucket` before `at` in a composite index, queried with
+`bucket in [0..BUCKETS-1]`, and no single-field index on `at` at those scopes. Within one
+message's hits, `at` is indexed (collection scope): each message is its own key range.
 """
 
 from __future__ import annotations
@@ -45,7 +57,9 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter, Increment, Maximum, Minimum, Query
 
+from ..classify import MACHINE_OPEN_CLASSES
 from . import (
+    DEFAULT_RETENTION_DAYS,
     Account,
     Hit,
     Message,
@@ -62,15 +76,19 @@ from . import (
 # Four shards take about four sustained writes a second per message (a burst of opens from a
 # big list is absorbed by retries), while a status call for 200 messages reads 1,000 documents.
 SHARDS = 4
-# Individual hits are kept this long once a TTL policy on hits.expires_at is switched on;
-# aggregates live in the shards and stay.
-HIT_RETENTION = timedelta(days=90)
+# Random buckets that spread the time-ordered index entries of every hit and pending marker
+# (see the module docstring): about 500 sustained writes a second each. Only ever raise this:
+# queries ask for buckets 0..BUCKETS-1, so lowering it would hide documents.
+BUCKETS = 8
 # A history search reads at most this many messages per call (Firestore has no substring
 # search); a page that stops early still carries a cursor, so the caller can go on.
 SEARCH_SCAN = 1000
 SEARCH_CHUNK = 200
-# Spool batches are 200 hits; each hit is two writes at most.
-HIT_BATCH = 200
+# A hit is up to three writes (its document, its pending marker, a shard): 150 hits stay under
+# Firestore's 500 writes per commit. Spool batches of 200 go in two commits.
+HIT_BATCH = 150
+# Verdicts applied per transaction: a hit update and a marker delete each, plus one shard.
+VERDICT_BATCH = 200
 # Firestore's limit on values in one `in` filter.
 IN_LIMIT = 30
 DELETE_BATCH = 400
@@ -147,11 +165,13 @@ class FirestoreStore(Store):
         shards: int = SHARDS,
         search_scan: int = SEARCH_SCAN,
         timeout: float = 10.0,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
     ):
         """Describe the store; the client is created on first use, never here.
 
         `emulator_host` points this store alone at a Firestore emulator (tests); without it
         the client follows FIRESTORE_EMULATOR_HOST or Application Default Credentials.
+        Each hit is written with `expires_at` `retention_days` ahead, for a TTL policy.
         """
         self.project = project
         self.database = database
@@ -159,11 +179,12 @@ class FirestoreStore(Store):
         self.shards = shards
         self.search_scan = search_scan
         self.timeout = timeout
+        self.retention = timedelta(days=retention_days)
         self._client = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> FirestoreStore:
+    def from_url(cls, url: str, **options) -> FirestoreStore:
         prefix = "firestore://"
         rest = url[len(prefix) :] if url.startswith(prefix) else ""
         parts = rest.split("/")
@@ -172,7 +193,7 @@ class FirestoreStore(Store):
                 f"a Firestore store URL looks like firestore://PROJECT or"
                 f" firestore://PROJECT/DATABASE, got {url!r}"
             )
-        return cls(parts[0], parts[1] if len(parts) == 2 else "(default)")
+        return cls(parts[0], parts[1] if len(parts) == 2 else "(default)", **options)
 
     # The client, created lazily so that importing or configuring the app touches no network.
     @property
@@ -265,6 +286,9 @@ class FirestoreStore(Store):
 
     def _message_ref(self, message_id: str):
         return self._messages().document(message_id)
+
+    def _pending(self):
+        return self.db.collection("pending")
 
     def _shard_refs(self, message_id: str) -> list:
         shards = self._message_ref(message_id).collection("shards")
@@ -459,6 +483,10 @@ class FirestoreStore(Store):
         return [_message(snap, totals.get(snap.id, [])) for snap in snaps]
 
     def message(self, account_id: str, message_id: str) -> Message | None:
+        found = self.message_by_id(message_id)
+        return found if found is not None and found.account_id == account_id else None
+
+    def message_by_id(self, message_id: str) -> Message | None:
         if not _valid_id(message_id):
             return None
         ref = self._message_ref(message_id)
@@ -469,7 +497,7 @@ class FirestoreStore(Store):
                 for snap in self.db.get_all([ref, *self._shard_refs(message_id)], **self._opts)
             }
         snap = snaps.get(ref.path)
-        if snap is None or not snap.exists or snap.get("account_id") != account_id:
+        if snap is None or not snap.exists:
             return None
         shards = [s.to_dict() for path, s in snaps.items() if path != ref.path and s.exists]
         return _message(snap, shards)
@@ -671,35 +699,39 @@ class FirestoreStore(Store):
         return {snap.reference.path for snap in found if snap.exists}
 
     def _write_hits(self, hits: list[Hit], hit_refs: dict) -> None:
-        now = utcnow()
+        expires_at = utcnow() + self.retention
         batch = self.db.batch()
-        totals: dict[str, dict] = {}
+        totals: dict[str, _Totals] = {}
         for hit in hits:
-            batch.create(hit_refs[hit.id], _hit_data(hit, now + HIT_RETENTION))
-            if not hit.counted:
-                continue
-            total = totals.setdefault(hit.message_id, {"opens": [], "clicks": {}})
-            if hit.kind == "open":
-                total["opens"].append(_micros(hit.at))
-            else:
-                total["click_count"] = total.get("click_count", 0) + 1
-                if hit.link_index is not None:
-                    index = str(hit.link_index)
-                    total["clicks"][index] = total["clicks"].get(index, 0) + 1
+            bucket = secrets.randbelow(BUCKETS)
+            ref = hit_refs[hit.id]
+            batch.create(ref, _hit_data(hit, expires_at, bucket))
+            if not hit.cls:
+                # In the same batch: a pending hit always has its marker, and a replayed hit
+                # (whose create() fails) never gets a second one.
+                batch.create(
+                    self._pending().document(ref.id),
+                    {
+                        "message_id": hit.message_id,
+                        "hit_id": ref.id,
+                        "at": hit.at,
+                        "bucket": bucket,
+                    },
+                )
+            totals.setdefault(hit.message_id, _Totals()).add(
+                hit.kind, hit.at, hit.link_index, hit.counted, hit.cls
+            )
         for message_id, total in totals.items():
-            update: dict = {}
-            if total["opens"]:
-                update["opens"] = Increment(len(total["opens"]))
-                update["first_open_us"] = Minimum(min(total["opens"]))
-                update["last_open_us"] = Maximum(max(total["opens"]))
-            if total.get("click_count"):
-                update["clicks"] = Increment(total["click_count"])
-            if total["clicks"]:
-                update["link_clicks"] = {i: Increment(n) for i, n in total["clicks"].items()}
-            shard = self._shard_refs(message_id)[secrets.randbelow(self.shards)]
-            batch.set(shard, update, merge=True)
+            self._bump(batch, message_id, total)
         # Atomic: if any hit document exists already, no counter moves.
         batch.commit(**self._opts)
+
+    def _bump(self, writer, message_id: str, total: _Totals) -> None:
+        """Add a message's totals to one randomly chosen shard, in a batch or transaction."""
+        update = total.update()
+        if update:
+            shard = self._shard_refs(message_id)[secrets.randbelow(self.shards)]
+            writer.set(shard, update, merge=True)
 
     def hits(self, account_id: str, message_id: str) -> list[Hit]:
         if not _valid_id(message_id):
@@ -712,8 +744,210 @@ class FirestoreStore(Store):
             found = [_hit(s) for s in ref.collection("hits").stream(**self._opts)]
         return sorted(found, key=lambda hit: (hit.at, hit.id))
 
+    def pending_hits(self, before: datetime, limit: int = 500) -> list[Hit]:
+        # One indexed query on the markers, oldest first: the composite index (bucket, at) of
+        # firestore.indexes.json, every bucket at once with `in`. Not a page read in document
+        # order and filtered here: with more markers waiting than a page holds, such a page
+        # is a random sample, and the oldest hits could wait indefinitely. Not `at` indexed
+        # alone: every hit writes a marker, and a lone index on a growing time would cap
+        # hits at ~500 a second; the random bucket spreads the entries over BUCKETS ranges.
+        markers = (
+            self._pending()
+            .where(filter=FieldFilter("bucket", "in", list(range(BUCKETS))))
+            .where(filter=FieldFilter("at", "<=", before))
+            .order_by("at")
+            .order_by("__name__")
+            .limit(limit)
+        )
+        with self._errors("pending hits"):
+            found = list(markers.stream(**self._opts))
+            if not found:
+                return []
+            refs = [
+                self._message_ref(m.get("message_id")).collection("hits").document(m.get("hit_id"))
+                for m in found
+            ]
+            snaps = {s.reference.path: s for s in self.db.get_all(refs, **self._opts)}
+            hits, stale = [], []
+            for marker, ref in zip(found, refs, strict=True):
+                snap = snaps.get(ref.path)
+                if snap is None or not snap.exists or snap.get("cls"):
+                    # Its hit went with its message (whose deletion leaves markers to this
+                    # pass), the purge or the TTL policy, or was classified: drop the marker.
+                    stale.append(marker.reference)
+                else:
+                    hits.append(_hit(snap))
+            for chunk in _chunks(stale, DELETE_BATCH):
+                batch = self.db.batch()
+                for ref in chunk:
+                    batch.delete(ref)
+                batch.commit(**self._opts)
+        return sorted(hits, key=lambda hit: (hit.at, hit.id))
 
-def _hit_data(hit: Hit, expires_at: datetime) -> dict:
+    def hits_between(self, message_id: str, start: datetime, end: datetime) -> list[Hit]:
+        if not _valid_id(message_id):
+            return []
+        # The single-field index on hits.at, collection scope: one message's hits only.
+        query = (
+            self._message_ref(message_id)
+            .collection("hits")
+            .where(filter=FieldFilter("at", ">=", start))
+            .where(filter=FieldFilter("at", "<=", end))
+            .order_by("at")
+        )
+        with self._errors("hits between"):
+            found = [_hit(snap) for snap in query.stream(**self._opts)]
+        return sorted(found, key=lambda hit: (hit.at, hit.id))
+
+    def apply_verdicts(self, hits: Sequence[Hit]) -> list[Hit]:
+        unclassified = [hit.id for hit in hits if not hit.cls]
+        if unclassified:
+            raise ValueError(f"apply_verdicts needs classified hits; no class on {unclassified}")
+        by_message: dict[str, dict[str, Hit]] = {}
+        for hit in hits:
+            if _valid_id(hit.message_id):
+                # The first verdict for a hit wins, as the first write does in SQLite.
+                by_message.setdefault(hit.message_id, {}).setdefault(hit.id, hit)
+        applied: list[Hit] = []
+        for message_id, verdicts in by_message.items():
+            for chunk in _chunks(list(verdicts.values()), VERDICT_BATCH):
+                applied += self._transaction("apply verdicts", self._apply_chunk, message_id, chunk)
+        return applied
+
+    def _apply_chunk(self, transaction, message_id: str, verdicts: list[Hit]) -> list[Hit]:
+        """One message's verdicts in one transaction (re-run from the top on contention)."""
+        message_ref = self._message_ref(message_id)
+        refs = {hit.id: self._hit_ref(hit) for hit in verdicts}
+        # Reading the hits makes a worker applying the same verdicts conflict with this one;
+        # reading the message, a deletion of the message.
+        snaps = {
+            snap.reference.path: snap for snap in transaction.get_all([message_ref, *refs.values()])
+        }
+        message_exists = snaps[message_ref.path].exists
+        total, applied = _Totals(), []
+        for hit in verdicts:
+            ref = refs[hit.id]
+            snap = snaps.get(ref.path)
+            if not message_exists or snap is None or not snap.exists:
+                transaction.delete(self._pending().document(ref.id))
+                continue
+            stored = snap.to_dict()
+            if stored.get("cls"):
+                continue  # classified already: its marker went then
+            transaction.update(
+                ref,
+                {
+                    "cls": hit.cls,
+                    "counted": hit.counted,
+                    "client": hit.client,
+                    "device": hit.device,
+                    "ip": hit.ip,
+                },
+            )
+            transaction.delete(self._pending().document(ref.id))
+            total.add(
+                stored["kind"],
+                _dt(stored["at"]),
+                stored.get("link_index"),
+                hit.counted and not stored.get("counted"),
+                hit.cls,
+            )
+            applied.append(hit)
+        self._bump(transaction, message_id, total)
+        return applied
+
+    def purge_hits(self, before: datetime) -> int:
+        # A collection-group query over every message's hits with the composite index
+        # (bucket, at): works whether or not a TTL policy on expires_at has deleted them first.
+        # Hits written before hits had a bucket are left to the TTL policy.
+        expired = (
+            self.db.collection_group("hits")
+            .where(filter=FieldFilter("bucket", "in", list(range(BUCKETS))))
+            .where(filter=FieldFilter("at", "<", before))
+            .select([])
+            .limit(DELETE_BATCH)
+        )
+        purged = 0
+        with self._errors("purge hits"):
+            while True:
+                page = list(expired.stream(**self._opts))
+                if page:
+                    batch = self.db.batch()
+                    for snap in page:
+                        batch.delete(snap.reference)
+                    batch.commit(**self._opts)
+                    purged += len(page)
+                if len(page) < DELETE_BATCH:
+                    return purged
+
+    # Settings.
+    def get_settings(self, account_id: str) -> dict:
+        if not _valid_id(account_id):
+            return {}
+        with self._errors("get settings"):
+            snap = (
+                self.db.collection("accounts")
+                .document(account_id)
+                .get(field_paths=["settings"], **self._opts)
+            )
+        return dict(snap.to_dict().get("settings") or {}) if snap.exists else {}
+
+    def put_settings(self, account_id: str, changes: dict) -> dict:
+        if not _valid_id(account_id):
+            raise StoreError(f"Firestore: put settings: no account {account_id!r}")
+        ref = self.db.collection("accounts").document(account_id)
+
+        def merge(transaction):
+            snap = ref.get(field_paths=["settings"], transaction=transaction)
+            if not snap.exists:
+                raise StoreError(f"Firestore: put settings: no account {account_id}")
+            merged = {**(snap.to_dict().get("settings") or {}), **changes}
+            # The whole map, so that keys with dots in them stay keys, not field paths.
+            transaction.update(ref, {"settings": merged})
+            return merged
+
+        return self._transaction("put settings", merge)
+
+
+class _Totals:
+    """What some hits add to one message's shard."""
+
+    def __init__(self):
+        self.opens: list[int] = []
+        self.clicks = 0
+        self.link_clicks: dict[str, int] = {}
+        self.machine_opens = 0
+
+    def add(self, kind, at, link_index, counted, cls) -> None:
+        if kind == "open" and cls in MACHINE_OPEN_CLASSES:
+            self.machine_opens += 1
+        if not counted:
+            return
+        if kind == "open":
+            self.opens.append(_micros(at))
+        elif kind == "click":
+            self.clicks += 1
+            if link_index is not None:
+                index = str(link_index)
+                self.link_clicks[index] = self.link_clicks.get(index, 0) + 1
+        # Other kinds (the extension's self-view signal) are evidence for the classifier only.
+
+    def update(self) -> dict:
+        update: dict = {}
+        if self.opens:
+            update["opens"] = Increment(len(self.opens))
+            update["first_open_us"] = Minimum(min(self.opens))
+            update["last_open_us"] = Maximum(max(self.opens))
+        if self.clicks:
+            update["clicks"] = Increment(self.clicks)
+        if self.link_clicks:
+            update["link_clicks"] = {i: Increment(n) for i, n in self.link_clicks.items()}
+        if self.machine_opens:
+            update["machine_opens"] = Increment(self.machine_opens)
+        return update
+
+
+def _hit_data(hit: Hit, expires_at: datetime, bucket: int) -> dict:
     return {
         "id": hit.id,
         "message_id": hit.message_id,
@@ -730,6 +964,7 @@ def _hit_data(hit: Hit, expires_at: datetime) -> dict:
         "client": hit.client,
         "device": hit.device,
         "expires_at": expires_at,
+        "bucket": bucket,
     }
 
 
@@ -779,4 +1014,5 @@ def _message(snap, shards: list[dict]) -> Message:
         last_open_at=_from_micros(max(lasts)) if lasts else None,
         clicks=sum(s.get("clicks", 0) for s in shards),
         link_clicks=link_clicks,
+        machine_opens=sum(s.get("machine_opens", 0) for s in shards),
     )

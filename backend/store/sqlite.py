@@ -10,7 +10,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from . import Account, Hit, Message, Store, StoreError, decode_cursor, encode_cursor, iso, parse_iso
+from ..classify import MACHINE_OPEN_CLASSES
+from . import (
+    DEFAULT_RETENTION_DAYS,
+    Account,
+    Hit,
+    Message,
+    Store,
+    StoreError,
+    decode_cursor,
+    encode_cursor,
+    iso,
+    parse_iso,
+)
 
 # Each entry moves the schema one version up; applied in order at start, never edited.
 MIGRATIONS: list[str] = [
@@ -69,7 +81,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX hits_message ON hits(message_id, at);
     """,
+    # Hits are classified in the background: unclassified ones (cls = '') are pending.
+    # Hits from before classification existed were judged when recorded, so they get a class
+    # that says so instead of becoming pending (and being counted a second time).
+    """
+    ALTER TABLE hits ADD COLUMN cls TEXT NOT NULL DEFAULT '';
+    ALTER TABLE hits ADD COLUMN client TEXT NOT NULL DEFAULT '';
+    ALTER TABLE hits ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    UPDATE hits SET cls = CASE WHEN counted THEN 'human' ELSE 'duplicate' END;
+    CREATE INDEX hits_pending ON hits(at) WHERE cls = '';
+    CREATE INDEX hits_at ON hits(at);
+    ALTER TABLE messages ADD COLUMN machine_opens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
+
+# purge_hits deletes this many hits per transaction, so hit writes never wait long on it.
+PURGE_CHUNK = 5000
 
 
 def _search_text(subject: str, recipients: dict) -> str:
@@ -85,8 +113,11 @@ def _search_text(subject: str, recipients: dict) -> str:
 class SQLiteStore(Store):
     kind = "sqlite"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, retention_days: int = DEFAULT_RETENTION_DAYS):
+        """Open (and migrate) the database file; `retention_days` is accepted for symmetry
+        with Firestore only: here raw hits go when purge_hits() is called."""
         self.path = str(path)
+        self.retention_days = retention_days
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -95,14 +126,14 @@ class SQLiteStore(Store):
         self._migrate()
 
     @classmethod
-    def from_url(cls, url: str) -> SQLiteStore:
+    def from_url(cls, url: str, **options) -> SQLiteStore:
         prefix = "sqlite:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise ValueError(
                 f"a SQLite store URL looks like sqlite:///path/to/file.db, got {url!r}"
             )
         # As in SQLAlchemy: sqlite:///relative/path.db, sqlite:////absolute/path.db
-        return cls(url[len(prefix) :])
+        return cls(url[len(prefix) :], **options)
 
     # Connections: one per thread, because sqlite3 connections must not be shared.
     @property
@@ -386,8 +417,8 @@ class SQLiteStore(Store):
             for hit in hits:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO hits (id, message_id, kind, at, ip, user_agent, method,"
-                    " link_index, url, headers, counted)"
-                    " SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM messages WHERE id = ?",
+                    " link_index, url, headers, counted, cls, client, device)"
+                    " SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM messages WHERE id = ?",
                     (
                         hit.id,
                         hit.kind,
@@ -399,33 +430,15 @@ class SQLiteStore(Store):
                         hit.url,
                         json.dumps(hit.headers),
                         int(hit.counted),
+                        hit.cls,
+                        hit.client,
+                        hit.device,
                         hit.message_id,
                     ),
                 )
-                if cur.rowcount != 1 or not hit.counted:
-                    continue  # already recorded, unknown message, or not a reader's hit
-                at = iso(hit.at)
-                if hit.kind == "open":
-                    db.execute(
-                        "UPDATE messages SET opens = opens + 1,"
-                        " first_open_at = min(coalesce(first_open_at, ?), ?),"
-                        " last_open_at = max(coalesce(last_open_at, ?), ?) WHERE id = ?",
-                        (at, at, at, at, hit.message_id),
-                    )
-                else:
-                    db.execute(
-                        "UPDATE messages SET clicks = clicks + 1 WHERE id = ?", (hit.message_id,)
-                    )
-                    if hit.link_index is None:
-                        # A click that names no link still proves an open; without this guard
-                        # the NOT NULL failure would reject the batch, and a spooled batch
-                        # would be retried forever.
-                        continue
-                    db.execute(
-                        "INSERT INTO link_clicks (message_id, link_index, clicks) VALUES (?, ?, 1)"
-                        " ON CONFLICT (message_id, link_index) DO UPDATE SET clicks = clicks + 1",
-                        (hit.message_id, hit.link_index),
-                    )
+                if cur.rowcount != 1:
+                    continue  # already recorded, or unknown message
+                _count(db, hit.message_id, hit.kind, hit.at, hit.link_index, hit.counted, hit.cls)
 
         self._run(run, write=True)
 
@@ -438,6 +451,138 @@ class SQLiteStore(Store):
             ).fetchall()
         )
         return [_hit(row) for row in rows]
+
+    def pending_hits(self, before: datetime, limit: int = 500) -> list[Hit]:
+        # The literal cls = '' (not a parameter) is what lets SQLite use the partial index,
+        # which holds only the few hits waiting for the classifier.
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM hits INDEXED BY hits_pending WHERE cls = '' AND at <= ?"
+                " ORDER BY at, id LIMIT ?",
+                (iso(before), limit),
+            ).fetchall()
+        )
+        return [_hit(row) for row in rows]
+
+    def message_by_id(self, message_id: str) -> Message | None:
+        return self._run(lambda db: self._load(db, message_id))
+
+    def hits_between(self, message_id: str, start: datetime, end: datetime) -> list[Hit]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM hits WHERE message_id = ? AND at >= ? AND at <= ? ORDER BY at, id",
+                (message_id, iso(start), iso(end)),
+            ).fetchall()
+        )
+        return [_hit(row) for row in rows]
+
+    def apply_verdicts(self, hits: Sequence[Hit]) -> list[Hit]:
+        _check_verdicts(hits)
+
+        def run(db):
+            applied = []
+            for hit in hits:
+                # One write transaction: a hit another worker classified first, or one listed
+                # twice here, no longer has cls = '' and is left alone.
+                row = db.execute(
+                    "SELECT * FROM hits WHERE id = ? AND message_id = ? AND cls = ''",
+                    (hit.id, hit.message_id),
+                ).fetchone()
+                if row is None:
+                    continue  # classified already, or gone with its message or the purge
+                db.execute(
+                    "UPDATE hits SET cls = ?, counted = ?, client = ?, device = ?, ip = ?"
+                    " WHERE id = ?",
+                    (hit.cls, int(hit.counted), hit.client, hit.device, hit.ip, hit.id),
+                )
+                _count(
+                    db,
+                    row["message_id"],
+                    row["kind"],
+                    parse_iso(row["at"]),
+                    row["link_index"],
+                    hit.counted and not row["counted"],
+                    hit.cls,
+                )
+                applied.append(hit)
+            return applied
+
+        return self._run(run, write=True)
+
+    def purge_hits(self, before: datetime) -> int:
+        purged = 0
+        while True:
+            # In chunks, each its own short transaction, so the pixel's writes never queue
+            # behind one long delete.
+            cur = self._run(
+                lambda db: db.execute(
+                    "DELETE FROM hits WHERE rowid IN"
+                    " (SELECT rowid FROM hits INDEXED BY hits_at WHERE at < ? LIMIT ?)",
+                    (iso(before), PURGE_CHUNK),
+                ),
+                write=True,
+            )
+            purged += cur.rowcount
+            if cur.rowcount < PURGE_CHUNK:
+                return purged
+
+    # Settings.
+    def get_settings(self, account_id: str) -> dict:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT settings FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        return json.loads(row["settings"]) if row else {}
+
+    def put_settings(self, account_id: str, changes: dict) -> dict:
+        def run(db):
+            row = db.execute("SELECT settings FROM accounts WHERE id = ?", (account_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"SQLite: put settings: no account {account_id}")
+            merged = {**json.loads(row["settings"]), **changes}
+            db.execute(
+                "UPDATE accounts SET settings = ? WHERE id = ?", (json.dumps(merged), account_id)
+            )
+            return merged
+
+        return self._run(run, write=True)
+
+
+def _check_verdicts(hits: Sequence[Hit]) -> None:
+    unclassified = [hit.id for hit in hits if not hit.cls]
+    if unclassified:
+        raise ValueError(f"apply_verdicts needs classified hits; no class on {unclassified}")
+
+
+def _count(db, message_id, kind, at, link_index, counted, cls) -> None:
+    """Move a message's aggregates for one hit newly recorded or classified."""
+    if kind == "open" and cls in MACHINE_OPEN_CLASSES:
+        db.execute(
+            "UPDATE messages SET machine_opens = machine_opens + 1 WHERE id = ?", (message_id,)
+        )
+    if not counted:
+        return
+    if kind == "open":
+        moment = iso(at)
+        db.execute(
+            "UPDATE messages SET opens = opens + 1,"
+            " first_open_at = min(coalesce(first_open_at, ?), ?),"
+            " last_open_at = max(coalesce(last_open_at, ?), ?) WHERE id = ?",
+            (moment, moment, moment, moment, message_id),
+        )
+    elif kind == "click":
+        db.execute("UPDATE messages SET clicks = clicks + 1 WHERE id = ?", (message_id,))
+        if link_index is None:
+            # A click that names no link still proves an open; without this guard the NOT
+            # NULL failure would reject the batch, and a spooled batch would be retried forever.
+            return
+        db.execute(
+            "INSERT INTO link_clicks (message_id, link_index, clicks) VALUES (?, ?, 1)"
+            " ON CONFLICT (message_id, link_index) DO UPDATE SET clicks = clicks + 1",
+            (message_id, link_index),
+        )
+    # Other kinds (the extension's self-view signal) are evidence for the classifier only.
 
 
 def _account(row) -> Account:
@@ -463,6 +608,7 @@ def _message(row) -> Message:
         first_open_at=parse_iso(row["first_open_at"]),
         last_open_at=parse_iso(row["last_open_at"]),
         clicks=row["clicks"],
+        machine_opens=row["machine_opens"],
     )
 
 
@@ -479,4 +625,7 @@ def _hit(row) -> Hit:
         url=row["url"],
         headers=json.loads(row["headers"]),
         counted=bool(row["counted"]),
+        cls=row["cls"],
+        client=row["client"],
+        device=row["device"],
     )
