@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from firestore_emulator import fresh_store, session_emulator
 from backend import create_app
 from backend.auth import issue_token
 from backend.config import Settings
-from backend.store import Hit, StoreError, encode_cursor
+from backend.store import Hit, StoreError, encode_cursor, utcnow
 from backend.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -569,6 +571,288 @@ def test_purge_drops_only_expired_reservations(store, alice):
     assert store.message(alice.id, expired).opens == 0
 
 
+# Classification: pending hits, verdicts, the classifier's reads.
+
+
+def pending(hit_, **fields) -> Hit:
+    """A hit as the pixel records it: raw, unclassified, uncounted."""
+    return replace(hit_, cls="", counted=False, **fields)
+
+
+def verdict(hit_, cls="human", counted=True, **fields) -> Hit:
+    """The hit as the classifier hands it back."""
+    return replace(hit_, cls=cls, counted=counted, **fields)
+
+
+def test_pending_hits_are_every_accounts_unclassified_hits_oldest_first(store, alice, bob):
+    mine, theirs = sent(store, alice), sent(store, bob)
+    at = [T0 + timedelta(seconds=s) for s in range(5)]
+    third = pending(hit(mine, at=at[3], ip="192.0.2.1", user_agent="Reader/1", headers={"A": "b"}))
+    first = pending(hit(theirs, kind="click", at=at[1], link_index=0, url="https://example.com/a"))
+    second = pending(hit(mine, at=at[2]))
+    store.record_hits([third, first])
+    store.record_hits(
+        [
+            second,
+            pending(hit(mine, at=at[4])),  # after the cutoff
+            hit(mine, at=at[0], cls="human"),  # classified when recorded
+            hit(mine, at=at[0], cls="apple_mpp", counted=False),
+        ]
+    )
+    assert store.pending_hits(at[3]) == [first, second, third]
+    assert store.pending_hits(at[3], limit=2) == [first, second]
+    assert store.pending_hits(at[3] - timedelta(microseconds=1)) == [first, second]
+    assert store.pending_hits(at[0]) == []
+
+
+def test_a_verdict_is_applied_once_and_its_hit_leaves_the_pending(store, alice):
+    message_id = sent(store, alice)
+    raw = pending(hit(message_id, ip="203.0.113.9", user_agent="Thunderbird/128"))
+    store.record_hits([raw])
+    assert store.message(alice.id, message_id).opens == 0
+    [found] = store.pending_hits(T0)
+
+    judged = verdict(found, client="Thunderbird 128", device="computer (Linux)", ip="203.0.113.0")
+    assert store.apply_verdicts([judged]) == [judged]
+    assert store.apply_verdicts([judged]) == []
+    assert store.apply_verdicts([verdict(found, cls="duplicate", counted=False)]) == []
+    assert store.pending_hits(LATER) == []
+    assert store.hits(alice.id, message_id) == [judged]
+    message = store.message(alice.id, message_id)
+    assert (message.opens, message.first_open_at, message.state) == (1, T0, "opened")
+
+
+def test_one_hit_listed_twice_is_applied_once(store, alice):
+    message_id = sent(store, alice)
+    raw = pending(hit(message_id, kind="click", link_index=0))
+    store.record_hits([raw])
+    judged = verdict(raw)
+    assert store.apply_verdicts([judged, judged, verdict(raw, cls="scanner")]) == [judged]
+    message = store.message(alice.id, message_id)
+    assert (message.clicks, message.link_clicks) == (1, {0: 1})
+    assert store.hits(alice.id, message_id)[0].cls == "human"
+
+
+def test_workers_applying_the_same_verdicts_at_once_count_each_hit_once(store, alice):
+    message_id = sent(store, alice)
+    raws = [pending(hit(message_id, at=T0 + timedelta(seconds=n))) for n in range(4)]
+    store.record_hits(raws)
+    judged = [verdict(raw) for raw in raws]
+    applied, failures, barrier = [], [], threading.Barrier(3)
+
+    def worker():
+        barrier.wait()
+        try:
+            applied.extend(store.apply_verdicts(judged))
+        except Exception as exc:  # pragma: no cover - shown by the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(h.id for h in applied) == sorted(h.id for h in raws)
+    assert store.message(alice.id, message_id).opens == 4
+
+
+def test_verdicts_move_the_aggregates_as_recorded_hits_do(store, alice):
+    message_id = sent(store, alice, links=["https://example.com/a", "https://example.com/b"])
+    early, middle, late = (T0 + timedelta(minutes=m, microseconds=7) for m in (1, 2, 3))
+    opens = {at: pending(hit(message_id, at=at)) for at in (early, middle, late)}
+    clicks = [
+        pending(hit(message_id, kind="click", link_index=0)),
+        pending(hit(message_id, kind="click", link_index=0)),
+        pending(hit(message_id, kind="click", link_index=1)),
+        pending(hit(message_id, kind="click")),  # names no link
+    ]
+    machine = pending(hit(message_id, user_agent="Mozilla/5.0"))
+    uncounted = [
+        pending(hit(message_id, at=LATER)),
+        pending(hit(message_id, kind="click", link_index=1, at=LATER)),
+        pending(hit(message_id, kind="self_view", at=LATER)),
+    ]
+    store.record_hits([*opens.values(), *clicks, machine, *uncounted])
+
+    # Verdicts arrive in any order and over several calls.
+    store.apply_verdicts([verdict(opens[middle]), verdict(clicks[0])])
+    store.apply_verdicts([verdict(opens[late]), verdict(clicks[1]), verdict(clicks[2])])
+    store.apply_verdicts(
+        [
+            verdict(opens[early], cls="gmail_proxy"),
+            verdict(clicks[3]),
+            verdict(machine, cls="apple_mpp", counted=False),
+            verdict(uncounted[0], cls="duplicate", counted=False),
+            verdict(uncounted[1], cls="scanner", counted=False),
+            verdict(uncounted[2], cls="self", counted=False),
+        ]
+    )
+    message = store.message(alice.id, message_id)
+    assert (message.opens, message.first_open_at, message.last_open_at) == (3, early, late)
+    assert (message.clicks, message.link_clicks, message.machine_opens) == (4, {0: 2, 1: 1}, 1)
+    assert store.pending_hits(LATER) == []
+
+
+def test_a_verdict_on_a_kind_that_is_no_open_or_click_counts_nothing(store, alice):
+    message_id = sent(store, alice)
+    signal = pending(hit(message_id, kind="self_view"))
+    store.record_hits([signal, hit(message_id, kind="self_view", cls="self", counted=True)])
+    assert store.apply_verdicts([verdict(signal, cls="apple_mpp", counted=True)]) != []
+    message = store.message(alice.id, message_id)
+    assert (message.opens, message.clicks, message.machine_opens) == (0, 0, 0)
+
+
+def test_a_hit_counted_when_recorded_is_not_counted_again_by_its_verdict(store, alice):
+    # As spooled before classification existed: unclassified, yet counted when recorded.
+    message_id = sent(store, alice)
+    old = hit(message_id, counted=True)
+    store.record_hits([old])
+    assert store.message(alice.id, message_id).opens == 1
+    assert store.pending_hits(T0) == [old]
+    assert store.apply_verdicts([verdict(old)]) == [verdict(old)]
+    assert store.message(alice.id, message_id).opens == 1
+    assert store.hits(alice.id, message_id)[0].cls == "human"
+
+
+def test_verdicts_for_hits_that_are_gone_are_skipped(store, alice):
+    deleted, kept = sent(store, alice), sent(store, alice)
+    gone = [pending(hit(deleted)), pending(hit(deleted, kind="click", link_index=0))]
+    purged = pending(hit(kept, at=T0))
+    alive = pending(hit(kept, at=T0 + timedelta(days=1)))
+    store.record_hits([*gone, purged, alive])
+    store.delete_message(alice.id, deleted)
+    store.purge_hits(T0 + timedelta(hours=1))
+
+    never = verdict(hit(kept))  # never recorded
+    assert store.apply_verdicts([*(verdict(h) for h in gone), verdict(purged), never]) == []
+    assert store.pending_hits(LATER) == [alive]
+    assert store.apply_verdicts([verdict(alive)]) == [verdict(alive)]
+    assert store.message(alice.id, kept).opens == 1
+
+
+def test_a_verdict_without_a_class_is_refused_and_nothing_is_applied(store, alice):
+    message_id = sent(store, alice)
+    first, second = pending(hit(message_id)), pending(hit(message_id))
+    store.record_hits([first, second])
+    with pytest.raises(ValueError):
+        store.apply_verdicts([verdict(first), verdict(second, cls="")])
+    assert store.pending_hits(T0) == sorted([first, second], key=lambda h: h.id)
+    assert store.message(alice.id, message_id).opens == 0
+
+
+def test_recorded_classified_hits_count_machine_opens_and_are_not_pending(store, alice):
+    message_id = sent(store, alice)
+    store.record_hits(
+        [
+            hit(message_id, cls="apple_mpp", counted=False, client="Apple Mail"),
+            hit(message_id, cls="apple_mpp", counted=False),
+            hit(message_id, kind="click", cls="apple_mpp", counted=False),
+            hit(message_id, cls="human", counted=True),
+        ]
+    )
+    assert store.pending_hits(LATER) == []
+    for message in (
+        store.message(alice.id, message_id),
+        store.message_by_id(message_id),
+        store.statuses(alice.id, [message_id], [])[0],
+        store.messages(alice.id, 10)[0][0],
+    ):
+        assert (message.machine_opens, message.opens, message.clicks) == (2, 1, 0)
+    assert sorted(h.cls for h in store.hits(alice.id, message_id)) == [
+        "apple_mpp",
+        "apple_mpp",
+        "apple_mpp",
+        "human",
+    ]
+
+
+def test_message_by_id_reads_any_accounts_message_with_its_aggregates(store, alice, bob):
+    message_id = sent(store, bob, links=["https://example.com/a"])
+    store.record_hits([hit(message_id), hit(message_id, kind="click", link_index=0)])
+    message = store.message_by_id(message_id)
+    assert (message.id, message.account_id, message.subject, message.sent_at) == (
+        message_id,
+        bob.id,
+        "Hello",
+        T0,
+    )
+    assert (message.opens, message.clicks, message.link_clicks, message.first_open_at) == (
+        1,
+        1,
+        {0: 1},
+        T0,
+    )
+    assert store.message_by_id(reserve(store, alice)).state == "reserved"
+    for missing in (new_id(), "__reserved__", "a/b"):
+        assert store.message_by_id(missing) is None
+
+
+def test_hits_between_are_a_messages_hits_of_every_kind_within_bounds(store, alice, bob):
+    message_id, other = sent(store, alice), sent(store, bob)
+    start, end = T0, T0 + timedelta(seconds=10)
+    tick = timedelta(microseconds=1)
+    inside = [
+        hit(message_id, at=start),
+        pending(hit(message_id, kind="self_view", at=start + timedelta(seconds=4))),
+        hit(message_id, kind="click", link_index=0, at=start + timedelta(seconds=5), cls="scanner"),
+        pending(hit(message_id, at=end)),
+    ]
+    outside = [hit(message_id, at=start - tick), hit(message_id, at=end + tick), hit(other)]
+    store.record_hits([*reversed(inside), *outside])
+    assert store.hits_between(message_id, start, end) == inside
+    assert store.hits_between(message_id, start + tick, end - tick) == inside[1:3]
+    assert store.hits_between(new_id(), start, end) == []
+    assert store.hits_between("a/b", start, end) == []
+
+
+def test_purge_hits_drops_old_raw_hits_and_keeps_the_aggregates(store, alice, bob):
+    mine, theirs = sent(store, alice, links=["https://example.com/a"]), sent(store, bob)
+    cutoff = T0 + timedelta(days=1)
+    old = [
+        hit(mine, at=T0, cls="human"),
+        hit(mine, kind="click", link_index=0, at=T0, cls="human"),
+        hit(theirs, at=cutoff - timedelta(microseconds=1), cls="human"),
+        pending(hit(mine, at=T0)),
+    ]
+    new = [hit(mine, at=cutoff, cls="human"), pending(hit(theirs, at=LATER))]
+    store.record_hits(old + new)
+    before = store.message(alice.id, mine), store.message(bob.id, theirs)
+
+    assert store.purge_hits(cutoff) == 4
+    assert store.purge_hits(cutoff) == 0
+    assert store.hits(alice.id, mine) == [new[0]]
+    assert store.hits(bob.id, theirs) == [new[1]]
+    assert store.pending_hits(LATER) == [new[1]]
+    assert (store.message(alice.id, mine), store.message(bob.id, theirs)) == before
+    assert (before[0].opens, before[0].clicks, before[0].link_clicks) == (2, 1, {0: 1})
+
+
+# Settings.
+
+
+def test_settings_merge_top_level_keys_per_account(store, alice, bob):
+    assert store.get_settings(alice.id) == {}
+    first = {"never_track": ["boss@example.com"], "eu_off": False}
+    assert store.put_settings(alice.id, first) == first
+    merged = store.put_settings(alice.id, {"eu_off": True, "notify": {"a.b": 1}})
+    assert merged == {"never_track": ["boss@example.com"], "eu_off": True, "notify": {"a.b": 1}}
+    assert store.get_settings(alice.id) == merged
+    assert store.put_settings(alice.id, {}) == merged
+    assert store.get_settings(bob.id) == {}
+    with pytest.raises(StoreError):
+        store.put_settings("no-such-account", {"x": 1})
+    assert store.get_settings("no-such-account") == {}
+
+
+def test_settings_go_with_the_account(store, alice):
+    store.put_settings(alice.id, {"eu_off": True})
+    store.delete_account(alice.id)
+    assert store.get_settings(alice.id) == {}
+    again = store.ensure_account("alice@example.com", LATER)
+    assert store.get_settings(again.id) == {}
+
+
 # The app on the Firestore store.
 
 
@@ -579,6 +863,7 @@ def test_the_api_tracks_a_message_on_firestore(firestore_store, tmp_path):
         base_url="http://mailtick.test",
         store_url="firestore://mailtick-test",
         testing=True,
+        background_interval=0,  # the test runs the classification pass itself
     )
     app = create_app(settings, store=firestore_store)
     try:
@@ -600,6 +885,17 @@ def test_the_api_tracks_a_message_on_firestore(firestore_store, tmp_path):
 
         pixel = client.get(f"/p/{message_id}.gif", headers={"User-Agent": "Thunderbird/128.0"})
         assert pixel.status_code == 200 and pixel.mimetype == "image/gif"
+        status = client.post("/api/v1/messages/status", json={"ids": [message_id]}, headers=headers)
+        assert status.get_json()["statuses"][0]["state"] == "tracked"  # not classified yet
+        app.extensions["mailtick.spool"].drain()  # as the spool's thread does within 0.1 s
+        [classified] = app.extensions["mailtick.background"].run_once(
+            utcnow() + timedelta(minutes=1)
+        )
+        assert (classified.message_id, classified.cls, classified.counted) == (
+            message_id,
+            "human",
+            True,
+        )
 
         status = client.post("/api/v1/messages/status", json={"ids": [message_id]}, headers=headers)
         [entry] = status.get_json()["statuses"]
@@ -608,5 +904,5 @@ def test_the_api_tracks_a_message_on_firestore(firestore_store, tmp_path):
         history = client.get("/api/v1/messages", headers=headers).get_json()
         assert [m["id"] for m in history["messages"]] == [message_id]
     finally:
-        app.extensions["mailtick.housekeeping"].set()
+        app.extensions["mailtick.background"].stop()
         app.extensions["mailtick.spool"].stop()

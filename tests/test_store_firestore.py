@@ -8,6 +8,7 @@ import secrets
 import socket
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -166,6 +167,10 @@ def test_deletes_and_purges_work_through_many_batches(firestore_store, monkeypat
     left += [doc.reference.path for doc in db.collection("accounts").stream()]
     left += [doc.reference.path for doc in db.collection("account_emails").stream()]
     assert left == []
+    # The deleted hits' pending markers go with the next classification pass.
+    assert len(list(db.collection("pending").stream())) == 5
+    assert firestore_store.pending_hits(T0 + timedelta(days=1)) == []
+    assert list(db.collection("pending").stream()) == []
 
 
 def test_the_index_file_declares_what_the_history_query_needs():
@@ -180,13 +185,114 @@ def test_the_index_file_declares_what_the_history_query_needs():
         ],
     }
     assert history in config["indexes"]
-    exempt = {(o["collectionGroup"], o["fieldPath"]) for o in config["fieldOverrides"]}
+    exempt = {
+        (o["collectionGroup"], o["fieldPath"]) for o in config["fieldOverrides"] if not o["indexes"]
+    }
     # Fields the store filters on must stay indexed.
     assert not exempt & {
         ("messages", "account_id"),
         ("messages", "expires_at"),
         ("tokens", "account_id"),
     }
+
+
+def test_the_index_file_declares_what_classification_and_purging_need():
+    config = json.loads((ROOT / "firestore.indexes.json").read_text())
+    bucketed = [
+        {"fieldPath": "bucket", "order": "ASCENDING"},
+        {"fieldPath": "at", "order": "ASCENDING"},
+    ]
+    # pending_hits: the markers; purge_hits: every message's hits.
+    assert {"collectionGroup": "pending", "queryScope": "COLLECTION", "fields": bucketed} in config[
+        "indexes"
+    ]
+    assert {"collectionGroup": "hits", "queryScope": "COLLECTION_GROUP", "fields": bucketed} in (
+        config["indexes"]
+    )
+    overrides = {
+        (o["collectionGroup"], o["fieldPath"]): o["indexes"] for o in config["fieldOverrides"]
+    }
+    # hits_between: one message's hits by time, and nothing wider, which would make every hit
+    # write to one growing end of an index.
+    assert overrides[("hits", "at")] == [{"order": "ASCENDING", "queryScope": "COLLECTION"}]
+    # Times that only grow, written with every hit, are indexed only behind a random bucket.
+    for field in (("pending", "at"), ("hits", "expires_at")):
+        assert overrides[field] == []
+
+
+@pytest.mark.firestore
+def test_pending_markers_come_and_go_with_unclassified_hits(firestore_store):
+    account_id, message_id = sent(firestore_store)
+    db = firestore_store.db
+    message_ref = db.collection("messages").document(message_id)
+    before = message_ref.get().update_time
+    raw = [hit(message_id, counted=False) for _ in range(12)]
+    firestore_store.record_hits([*raw, hit(message_id, cls="human")])
+
+    markers = {doc.id: doc.to_dict() for doc in db.collection("pending").stream()}
+    assert sorted(markers) == sorted(h.id for h in raw)
+    for h in raw:
+        doc = message_ref.collection("hits").document(h.id).get().to_dict()
+        assert markers[h.id] == {
+            "message_id": message_id,
+            "hit_id": h.id,
+            "at": T0,
+            "bucket": doc["bucket"],
+        }
+    buckets = {marker["bucket"] for marker in markers.values()}
+    assert 1 < len(buckets) and buckets <= set(range(firestore_module.BUCKETS))
+
+    applied = firestore_store.apply_verdicts([replace(h, cls="human", counted=True) for h in raw])
+    assert len(applied) == 12
+    assert list(db.collection("pending").stream()) == []
+    # Classifying, like recording, never writes the message document itself.
+    assert message_ref.get().update_time == before
+    assert firestore_store.message(account_id, message_id).opens == 13
+
+
+@pytest.mark.firestore
+def test_verdicts_purges_and_stale_markers_work_through_many_batches(firestore_store, monkeypatch):
+    for name in ("DELETE_BATCH", "VERDICT_BATCH", "HIT_BATCH"):
+        monkeypatch.setattr(firestore_module, name, 2)
+    account_id, message_id = sent(firestore_store)
+    bob_id, deleted = sent(firestore_store, "bob@example.com")
+    raw = [hit(message_id, counted=False) for _ in range(5)]
+    firestore_store.record_hits([*raw, *(hit(deleted, counted=False) for _ in range(5))])
+    firestore_store.delete_message(bob_id, deleted)
+
+    assert len(firestore_store.pending_hits(T0 + timedelta(days=1))) == 5
+    assert len(list(firestore_store.db.collection("pending").stream())) == 5
+    judged = [replace(h, cls="human", counted=True) for h in raw]
+    assert sorted(h.id for h in firestore_store.apply_verdicts(judged)) == sorted(h.id for h in raw)
+    assert firestore_store.message(account_id, message_id).opens == 5
+    assert firestore_store.purge_hits(T0 + timedelta(seconds=1)) == 5
+    assert firestore_store.hits(account_id, message_id) == []
+    assert firestore_store.message(account_id, message_id).opens == 5
+
+
+@pytest.mark.firestore
+def test_the_hit_expiry_follows_the_configured_retention(firestore_emulator, firestore_store):
+    store = firestore_emulator.store(retention_days=7)
+    try:
+        _, message_id = sent(store)
+        recorded = hit(message_id)
+        store.record_hits([recorded])
+        doc = (
+            store.db.collection("messages")
+            .document(message_id)
+            .collection("hits")
+            .document(recorded.id)
+            .get()
+            .to_dict()
+        )
+        assert abs(doc["expires_at"] - (utcnow() + timedelta(days=7))) < timedelta(minutes=1)
+    finally:
+        store.close()
+
+
+def test_store_options_pass_through_open_store():
+    assert open_store("firestore://p", retention_days=7).retention == timedelta(days=7)
+    assert open_store("firestore://p").retention == timedelta(days=90)
 
 
 @pytest.mark.firestore
@@ -196,3 +302,31 @@ def test_a_cursor_naming_an_id_firestore_reserves_is_refused(firestore_store):
         firestore_store.messages(
             account_id, 10, encode_cursor("2026-11-02T09:30:00.000000Z", "__x__")
         )
+
+
+@pytest.mark.firestore
+def test_verdicts_skip_a_message_whose_deletion_is_under_way(firestore_store):
+    account_id, message_id = sent(firestore_store)
+    raw = hit(message_id, counted=False)
+    firestore_store.record_hits([raw])
+    db = firestore_store.db
+    message_ref = db.collection("messages").document(message_id)
+    # delete_message removes the message document first, then its hits and shards.
+    message_ref.delete()
+    assert firestore_store.apply_verdicts([replace(raw, cls="human", counted=True)]) == []
+    assert list(message_ref.collection("shards").stream()) == []
+    assert list(db.collection("pending").stream()) == []
+    assert message_ref.collection("hits").document(raw.id).get().get("cls") == ""
+
+
+@pytest.mark.firestore
+def test_a_marker_left_beside_a_classified_hit_is_dropped(firestore_store):
+    _, message_id = sent(firestore_store)
+    classified = hit(message_id, cls="human")
+    firestore_store.record_hits([classified])
+    db = firestore_store.db
+    db.collection("pending").document(classified.id).set(
+        {"message_id": message_id, "hit_id": classified.id, "at": T0, "bucket": 0}
+    )
+    assert firestore_store.pending_hits(T0) == []
+    assert list(db.collection("pending").stream()) == []

@@ -134,3 +134,66 @@ def test_store_urls_name_relative_and_absolute_files(tmp_path, monkeypatch):
     for bad in ("sqlite:///", "sqlite://relative.db", "postgres://db"):
         with pytest.raises(ValueError):
             open_store(bad)
+
+
+def test_a_v1_database_migrates_without_making_old_hits_pending(tmp_path, monkeypatch):
+    from backend.store import Hit
+
+    path = tmp_path / "mailtick.db"
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", MIGRATIONS[:1])
+    old = SQLiteStore(path)
+    account = old.ensure_account("alice@example.com", T0)
+    old.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    old.close()
+    # Hits as version 1 kept them: no class, judged counted or not when recorded.
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO hits (id, message_id, kind, at, counted) VALUES (?, ?, 'open', ?, ?)",
+            [
+                ("h1", "m" * 24, "2026-11-02T09:30:00.000000Z", 1),
+                ("h2", "m" * 24, "2026-11-02T09:31:00.000000Z", 0),
+            ],
+        )
+        db.execute("UPDATE messages SET opens = 1 WHERE id = ?", ("m" * 24,))
+    monkeypatch.undo()
+
+    store = SQLiteStore(path)
+    assert store.schema_version() == len(MIGRATIONS) >= 2
+    later = T0 + timedelta(days=1)
+    assert store.pending_hits(later) == []
+    assert [(h.id, h.cls, h.counted) for h in store.hits(account.id, "m" * 24)] == [
+        ("h1", "human", True),
+        ("h2", "duplicate", False),
+    ]
+    message = store.message(account.id, "m" * 24)
+    assert (message.opens, message.machine_opens) == (1, 0)
+    assert store.get_settings(account.id) == {}
+    # Hits recorded from now on are pending until classified, as on a fresh database.
+    store.record_hits([Hit(id="h3", message_id="m" * 24, kind="open", at=T0, counted=False)])
+    assert [h.id for h in store.pending_hits(later)] == ["h3"]
+    store.close()
+
+
+def test_purge_hits_deletes_in_chunks(tmp_path, monkeypatch):
+    from backend.store import Hit
+
+    monkeypatch.setattr(sqlite_module, "PURGE_CHUNK", 3)
+    store = SQLiteStore(tmp_path / "mailtick.db")
+    account = store.ensure_account("alice@example.com", T0)
+    store.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    store.record_hits(
+        [Hit(id=f"h{n}", message_id="m" * 24, kind="open", at=T0, cls="human") for n in range(7)]
+    )
+    assert store.purge_hits(T0 + timedelta(seconds=1)) == 7
+    assert store.hits(account.id, "m" * 24) == []
+    assert store.message(account.id, "m" * 24).opens == 7
+    store.close()
+
+
+def test_store_options_pass_through_open_store(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/options.db", retention_days=7)
+    assert (store.kind, store.retention_days) == ("sqlite", 7)
+    store.close()
+    default = open_store(f"sqlite:///{tmp_path}/default.db")
+    assert default.retention_days == 90
+    default.close()
