@@ -9,12 +9,11 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import __version__
+from . import __version__, privacy, user_settings  # noqa: F401 - privacy registers its settings
 from .auth import authenticated
 from .classify import SELF_VIEW
 from .errors import ApiError
 from .openapi import document
-from .privacy import parse_settings, public_settings
 from .store import COMPLETION_FIELDS, Hit, Message, decode_cursor, iso, parse_iso, utcnow
 from .tracking import ID_PATTERN, new_id
 
@@ -352,14 +351,14 @@ def self_views():
 @bp.get("/settings")
 @authenticated
 def get_settings():
-    return jsonify(public_settings(store().get_settings(g.account.id)))
+    return jsonify(user_settings.effective(store().get_settings(g.account.id)))
 
 
 @bp.patch("/settings")
 @authenticated
 def update_settings():
-    changes = parse_settings(json_body())
-    return jsonify(public_settings(store().put_settings(g.account.id, changes)))
+    changes = user_settings.parse(json_body())
+    return jsonify(user_settings.effective(store().put_settings(g.account.id, changes)))
 
 
 @bp.delete("/messages/<message_id>")

@@ -7,9 +7,10 @@ add-on's compose action applies them here. See docs/privacy.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from .errors import ApiError
+from . import user_settings
+from .user_settings import invalid
 
 MAX_NEVER_TRACK = 1000
 # Country-code domains of the EU and EEA member states, and .eu itself. Greece's ccTLD is .gr.
@@ -20,25 +21,19 @@ EEA_TLDS = frozenset(
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 ADDRESS = re.compile(r"^[^@\s]{1,64}@(.+)$")
 
-DEFAULTS: dict = {"never_track": [], "skip_eea": False}
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_field", f"'{field}' {message}", field=field)
-
 
 def _never_track(value) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _invalid("never_track", "must be a list of addresses or domains.")
+        raise invalid("never_track", "must be a list of addresses or domains.")
     if len(value) > MAX_NEVER_TRACK:
-        raise _invalid("never_track", f"may hold at most {MAX_NEVER_TRACK} entries.")
+        raise invalid("never_track", f"may hold at most {MAX_NEVER_TRACK} entries.")
     entries = []
     for raw in value:
         entry = raw.strip().lower().removeprefix("@")
         match = ADDRESS.match(entry)
         domain = match.group(1) if match else entry
         if not DOMAIN.match(domain):
-            raise _invalid(
+            raise invalid(
                 "never_track",
                 f"has {raw!r}; give an address (alice@example.com) or a domain (example.com).",
             )
@@ -47,42 +42,15 @@ def _never_track(value) -> list[str]:
     return entries
 
 
-def _boolean(field: str) -> Callable:
-    def check(value):
-        if not isinstance(value, bool):
-            raise _invalid(field, "must be true or false.")
-        return value
-
-    return check
-
-
-# Each setting and how to check it; features add theirs here.
-FIELDS: dict[str, Callable] = {
-    "never_track": _never_track,
-    "skip_eea": _boolean("skip_eea"),
-}
-
-
-def parse_settings(data: dict) -> dict:
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise ApiError(
-            400,
-            "unknown_field",
-            f"Unknown setting(s): {', '.join(unknown)}. Known: {', '.join(FIELDS)}.",
-        )
-    return {key: FIELDS[key](value) for key, value in data.items()}
-
-
-def public_settings(stored: dict) -> dict:
-    return {**DEFAULTS, **{k: v for k, v in stored.items() if k in FIELDS}}
+user_settings.field("never_track", [], _never_track)
+user_settings.field("skip_eea", False, user_settings.boolean("skip_eea"))
 
 
 def excluded(address: str, settings: dict) -> bool:
     """Whether the user asked never to track this recipient."""
     address = address.strip().lower()
     domain = address.rpartition("@")[2]
-    settings = public_settings(settings)
+    settings = user_settings.effective(settings)
     for entry in settings["never_track"]:
         if "@" in entry:
             if address == entry:
