@@ -1147,3 +1147,19 @@ def test_gmail_ids_are_read_in_every_form_the_add_on_may_get():
     assert gmail.hex_id("msg-a:r-1234567") is None
     assert gmail.hex_id("not an id") is None
     assert gmail.hex_id(None) is None
+
+
+@pytest.mark.parametrize(
+    "settings, bcc",
+    [({"never_track": ["example.com"]}, []), ({"skip_eea": True}, ["kunde@firma.de"])],
+)
+def test_a_draft_to_an_excluded_recipient_is_not_tracked(
+    app, client, google, store, account, settings, bcc
+):
+    store.put_settings(account.id, settings)
+    body = call(
+        client, google, "compose/track", compose_event(google, bccRecipients=bcc)
+    ).get_json()
+    assert "updateDraftActionMarkup" not in str(body)
+    assert "Not tracked" in str(body)
+    assert store.messages(account.id, 10) == ([], None)

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from .. import privacy
 from ..errors import ApiError
 from ..store import Message, decode_cursor, utcnow
 from ..tracking import ID_PATTERN, new_id
@@ -344,9 +345,24 @@ def compose(ctx: cards.Context) -> dict:
 def track(ctx: cards.Context) -> dict:
     """Register the draft as a tracked email and insert its pixel into the draft."""
     event = g.event
+    store = _store()
+    everyone = [
+        *event.recipients("toRecipients"),
+        *event.recipients("ccRecipients"),
+        *event.recipients("bccRecipients"),
+    ]
+    if not privacy.trackable(everyone, store.get_settings(g.account.id)):
+        # The same rule as the extension's: one excluded recipient keeps the email untracked.
+        return cards.push(
+            cards.explanation(
+                "Not tracked: a recipient of this draft is on your never-track list, or at an"
+                " EU/EEA domain while you chose not to track those. Nothing was added to the"
+                " draft.",
+                ctx,
+            )
+        )
     now = utcnow()
     message_id = new_id()
-    store = _store()
     store.reserve(g.account.id, message_id, now, now + timedelta(days=1))
     # No send hook exists: the insertion is the best guess of the send time until the user
     # opens the sent message (see _link_registered).
