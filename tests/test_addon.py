@@ -1150,13 +1150,13 @@ def test_gmail_ids_are_read_in_every_form_the_add_on_may_get():
 
 
 @pytest.mark.parametrize(
-    "settings, bcc",
+    "choice, bcc",
     [({"never_track": ["example.com"]}, []), ({"skip_eea": True}, ["kunde@firma.de"])],
 )
 def test_a_draft_to_an_excluded_recipient_is_not_tracked(
-    app, client, google, store, account, settings, bcc
+    app, client, google, store, account, choice, bcc
 ):
-    store.put_settings(account.id, settings)
+    store.put_settings(account.id, choice)
     body = call(
         client, google, "compose/track", compose_event(google, bccRecipients=bcc)
     ).get_json()
