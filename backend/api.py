@@ -14,7 +14,7 @@ from .auth import authenticated
 from .classify import SELF_VIEW
 from .errors import ApiError
 from .openapi import document
-from .store import COMPLETION_FIELDS, Hit, Message, decode_cursor, iso, parse_iso, utcnow
+from .store import COMPLETION_FIELDS, Hit, Message, Status, decode_cursor, iso, parse_iso, utcnow
 from .tracking import ID_PATTERN, new_id
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -80,7 +80,7 @@ def message_json(message: Message, *, events: list | None = None) -> dict:
     return body
 
 
-def status_json(message: Message) -> dict:
+def status_json(message: Message | Status) -> dict:
     return {
         "id": message.id,
         "gmail_message_id": message.gmail_message_id,
@@ -294,8 +294,8 @@ def detail(message_id: str):
     return jsonify(message_json(message, events=store().hits(g.account.id, message_id)))
 
 
-def _owned_messages() -> list[Message]:
-    """The caller's messages named by a body's `ids` and `gmail_ids` (200 at most in all)."""
+def _requested_ids() -> tuple[list[str], list[str]]:
+    """The tracking and Gmail ids a body names in `ids` and `gmail_ids` (200 at most in all)."""
     data = json_body()
     unknown = sorted(set(data) - {"ids", "gmail_ids"})
     if unknown:
@@ -315,13 +315,14 @@ def _owned_messages() -> list[Message]:
         )
     ids = [i for i in ids if ID_PATTERN.match(i)]
     gmail_ids = [i.lower().lstrip("#") for i in gmail_ids if GMAIL_ID.match(i)]
-    return store().statuses(g.account.id, ids, gmail_ids)
+    return ids, gmail_ids
 
 
 @bp.post("/messages/status")
 @authenticated
 def statuses():
-    return jsonify(statuses=[status_json(m) for m in _owned_messages()])
+    found = store().states(g.account.id, *_requested_ids())
+    return jsonify(statuses=[status_json(status) for status in found])
 
 
 @bp.post("/messages/self-views")
@@ -329,7 +330,7 @@ def statuses():
 def self_views():
     """The sender's own Gmail is showing these messages: proxy fetches now are not opens."""
     now = utcnow()
-    found = _owned_messages()
+    found = store().states(g.account.id, *_requested_ids())
     store().record_hits(
         [
             Hit(

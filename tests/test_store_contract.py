@@ -382,6 +382,35 @@ def test_statuses_by_gmail_message_or_thread_id(store, alice, bob):
     assert all(m.account_id == alice.id for m in found)
 
 
+def test_states_answer_what_statuses_find_reduced_to_check_mark_fields(store, alice, bob):
+    opened = sent(store, alice, gmail_message_id="18ee01", gmail_thread_id="18ee00")
+    machine = sent(store, alice)
+    waiting = reserve(store, alice)
+    theirs = sent(store, bob)
+    store.record_hits(
+        [hit(opened, at=T0), hit(opened, at=LATER), hit(machine, cls="apple_mpp", counted=False)]
+    )
+    store.record_hits([hit(opened, kind="click", link_index=0, at=T0)])
+    asked = ([machine, waiting, theirs, new_id()], ["18ee00"])
+    states = {s.id: s for s in store.states(alice.id, *asked)}
+    assert set(states) == {opened, machine, waiting}
+    assert states[opened].state == "opened" and states[opened].opens == 2
+    assert states[opened].clicks == 1 and states[opened].gmail_thread_id == "18ee00"
+    assert (states[opened].first_open_at, states[opened].last_open_at) == (T0, LATER)
+    assert states[machine].state == "tracked" and states[machine].machine_opens == 1
+    assert states[waiting].state == "reserved"
+    full = {m.id: m for m in store.statuses(alice.id, *asked)}
+    for message_id, state in states.items():
+        message = full[message_id]
+        assert (state.opens, state.clicks, state.machine_opens, state.state) == (
+            message.opens,
+            message.clicks,
+            message.machine_opens,
+            message.state,
+        )
+    assert store.states(alice.id, [], []) == []
+
+
 def test_link_target_is_the_registered_destination_or_none(store, alice):
     message_id = sent(store, alice, links=["https://example.com/a", "https://example.org/b?c=d"])
     assert store.link_target(message_id, 0) == "https://example.com/a"

@@ -113,6 +113,41 @@ class Message:
         return "tracked" if self.completed else "reserved"
 
 
+@dataclass(frozen=True)
+class Status:
+    """What a check mark needs of a message: the batch status call's answer, nothing more."""
+
+    id: str
+    gmail_message_id: str | None
+    gmail_thread_id: str | None
+    opens: int
+    first_open_at: datetime | None
+    last_open_at: datetime | None
+    clicks: int
+    machine_opens: int
+    completed: bool
+
+    @property
+    def state(self) -> str:
+        if self.opens or self.clicks:
+            return "opened"
+        return "tracked" if self.completed else "reserved"
+
+    @classmethod
+    def of(cls, message: Message) -> Status:
+        return cls(
+            id=message.id,
+            gmail_message_id=message.gmail_message_id,
+            gmail_thread_id=message.gmail_thread_id,
+            opens=message.opens,
+            first_open_at=message.first_open_at,
+            last_open_at=message.last_open_at,
+            clicks=message.clicks,
+            machine_opens=message.machine_opens,
+            completed=message.completed,
+        )
+
+
 @dataclass
 class Hit:
     """One request for a pixel or a click link, kept raw."""
@@ -253,6 +288,10 @@ class Store(abc.ABC):
         self, account_id: str, ids: Sequence[str], gmail_ids: Sequence[str]
     ) -> list[Message]:
         """The account's messages with these tracking ids or Gmail message/thread ids."""
+
+    def states(self, account_id: str, ids: Sequence[str], gmail_ids: Sequence[str]) -> list[Status]:
+        """What `statuses` finds, reduced to what check marks need; stores may do it leaner."""
+        return [Status.of(message) for message in self.statuses(account_id, ids, gmail_ids)]
 
     @abc.abstractmethod
     def delete_message(self, account_id: str, message_id: str) -> bool: ...
