@@ -3,7 +3,7 @@
 A hit that was answered with 200 must never be lost. Before the response goes out, the hit is
 appended as one JSON line to this process's spool file (a buffered write that survives the
 process dying once it returns); a background thread writes the spool to the store in batches
-every tenth of a second, and keeps retrying, with back-off, while the store is down. The
+every quarter of a second, and keeps retrying, with back-off, while the store is down. The
 store's writes are idempotent by hit id, so a hit written twice (a crash between the store
 write and the spool's removal) is still kept once.
 """
@@ -35,7 +35,7 @@ class Spool:
         directory: Path,
         store: Store,
         *,
-        interval: float = 0.1,
+        interval: float = 0.25,
         on_written: Callable[[list[Hit]], None] | None = None,
     ):
         self.directory = Path(directory)

@@ -53,7 +53,7 @@ def settle(app):
 
 @pytest.fixture
 def flush(app):
-    """Write spooled hits to the store now, as the spool's thread does within 0.1 s."""
+    """Write spooled hits to the store now, as the spool's thread does within 0.25 s."""
     return app.extensions["mailtick.spool"].drain
 
 

@@ -6,7 +6,8 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from ..classify import MACHINE_OPEN_CLASSES
 from . import (
     DEFAULT_RETENTION_DAYS,
     Account,
+    Activity,
     Hit,
     Message,
+    PushSubscription,
     Status,
     Store,
     StoreError,
@@ -95,6 +98,55 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN machine_opens INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE accounts ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3: notifications (issue 5). The activity feed: `seq` is AUTOINCREMENT, so positions only
+    # grow and are never reused, and SQLite's single writer commits them in order.
+    """
+    CREATE TABLE activity (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        day TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',
+        recipients TEXT NOT NULL DEFAULT '{"to": [], "cc": [], "bcc": []}',
+        link_index INTEGER,
+        url TEXT,
+        cls TEXT NOT NULL DEFAULT '',
+        client TEXT NOT NULL DEFAULT '',
+        device TEXT NOT NULL DEFAULT '',
+        gmail_message_id TEXT,
+        gmail_thread_id TEXT,
+        first INTEGER NOT NULL DEFAULT 0,
+        count_today INTEGER NOT NULL DEFAULT 0,
+        notify INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX activity_feed ON activity(account_id, seq);
+    CREATE INDEX activity_message ON activity(message_id, kind, day);
+    CREATE INDEX activity_at ON activity(account_id, at);
+    CREATE INDEX activity_purge ON activity(at);
+    CREATE TABLE push_subscriptions (
+        endpoint TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        p256dh TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id, created_at);
+    CREATE TABLE marks (
+        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE server_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE accounts ADD COLUMN credentials TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE accounts ADD COLUMN activity_head INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 # purge_hits deletes this many hits per transaction, so hit writes never wait long on it.
@@ -155,6 +207,9 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=10000")
+            # Checkpoint (and so fsync the database) every ~16 MB of WAL instead of ~4 MB: the
+            # spool writes in batches, and a checkpoint stalls the writer that triggers it.
+            conn.execute("PRAGMA wal_autocheckpoint=4000")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -586,6 +641,227 @@ class SQLiteStore(Store):
 
         return self._run(run, write=True)
 
+    # --- Notifications (issue 5): activity feed, push subscriptions, marks, secrets. ---------
+
+    def append_activity(
+        self, account_id: str, items: Sequence[Activity], decide: Callable[[Activity], bool]
+    ) -> list[Activity]:
+        def run(db):
+            added = []
+            for item in items:
+                if db.execute("SELECT 1 FROM activity WHERE id = ?", (item.id,)).fetchone():
+                    continue  # added before: a retry
+                item = replace(item, account_id=account_id)
+                if item.kind == "clicked":
+                    same = db.execute(
+                        "SELECT count(*) AS n, sum(day = ?) AS today FROM activity"
+                        " WHERE message_id = ? AND kind = 'clicked' AND link_index IS ?",
+                        (item.day, item.message_id, item.link_index),
+                    ).fetchone()
+                else:
+                    same = db.execute(
+                        "SELECT count(*) AS n, sum(day = ?) AS today FROM activity"
+                        " WHERE message_id = ? AND kind IN ('opened', 'reopened')",
+                        (item.day, item.message_id),
+                    ).fetchone()
+                    item.kind = "reopened" if same["n"] else "opened"
+                item.first = not same["n"]
+                item.count_today = (same["today"] or 0) + 1
+                item.notify = bool(decide(item))
+                cur = db.execute(
+                    "INSERT INTO activity (id, account_id, message_id, kind, at, day, subject,"
+                    " recipients, link_index, url, cls, client, device, gmail_message_id,"
+                    " gmail_thread_id, first, count_today, notify)"
+                    " SELECT ?, ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM messages"
+                    " WHERE id = ? AND account_id = ?",
+                    (
+                        item.id,
+                        account_id,
+                        item.kind,
+                        iso(item.at),
+                        item.day,
+                        item.subject,
+                        json.dumps({"to": item.to, "cc": item.cc, "bcc": item.bcc}),
+                        item.link_index,
+                        item.url,
+                        item.cls,
+                        item.client,
+                        item.device,
+                        item.gmail_message_id,
+                        item.gmail_thread_id,
+                        int(item.first),
+                        item.count_today,
+                        int(item.notify),
+                        item.message_id,
+                        account_id,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    continue  # the message is gone, or not this account's
+                item.seq = cur.lastrowid
+                added.append(item)
+            if added:
+                # Kept apart from the items, so that a purge cannot take the position back.
+                db.execute(
+                    "UPDATE accounts SET activity_head = ? WHERE id = ?",
+                    (added[-1].seq, account_id),
+                )
+            return added
+
+        return self._run(run, write=True)
+
+    def activity(self, account_id: str, after: int | None, limit: int) -> list[Activity]:
+        if after is None:
+            sql = "SELECT * FROM activity WHERE account_id = ? ORDER BY seq DESC LIMIT ?"
+            params: tuple = (account_id, limit)
+        else:
+            sql = "SELECT * FROM activity WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+            params = (account_id, after, limit)
+        rows = self._run(lambda db: db.execute(sql, params).fetchall())
+        return sorted((_activity(row) for row in rows), key=lambda item: item.seq)
+
+    def activity_head(self, account_id: str) -> int:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT activity_head FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        return row["activity_head"] if row else 0
+
+    def activity_between(
+        self, account_id: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Activity]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM activity WHERE account_id = ? AND at >= ? AND at < ?"
+                " ORDER BY at, seq LIMIT ?",
+                (account_id, iso(start), iso(end), limit),
+            ).fetchall()
+        )
+        return [_activity(row) for row in rows]
+
+    def purge_activity(self, before: datetime) -> int:
+        cur = self._run(
+            lambda db: db.execute("DELETE FROM activity WHERE at < ?", (iso(before),)),
+            write=True,
+        )
+        return cur.rowcount
+
+    def add_push_subscription(
+        self, account_id: str, endpoint: str, p256dh: str, auth: str, now: datetime
+    ) -> None:
+        def run(db):
+            if not db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone():
+                raise StoreError(f"SQLite: add push subscription: no account {account_id}")
+            db.execute(
+                "INSERT INTO push_subscriptions (endpoint, account_id, p256dh, auth, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET"
+                " account_id = excluded.account_id, p256dh = excluded.p256dh,"
+                " auth = excluded.auth, created_at = excluded.created_at",
+                (endpoint, account_id, p256dh, auth, iso(now)),
+            )
+
+        self._run(run, write=True)
+
+    def push_subscriptions(self, account_id: str) -> list[PushSubscription]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM push_subscriptions WHERE account_id = ?"
+                " ORDER BY created_at, endpoint",
+                (account_id,),
+            ).fetchall()
+        )
+        return [
+            PushSubscription(
+                row["account_id"],
+                row["endpoint"],
+                row["p256dh"],
+                row["auth"],
+                parse_iso(row["created_at"]),
+            )
+            for row in rows
+        ]
+
+    def remove_push_subscription(self, endpoint: str, account_id: str | None = None) -> bool:
+        if account_id is None:
+            sql, params = "DELETE FROM push_subscriptions WHERE endpoint = ?", (endpoint,)
+        else:
+            sql = "DELETE FROM push_subscriptions WHERE endpoint = ? AND account_id = ?"
+            params = (endpoint, account_id)
+        return self._run(lambda db: db.execute(sql, params), write=True).rowcount > 0
+
+    def claim_mark(self, account_id: str, key: str, now: datetime) -> bool:
+        cur = self._run(
+            lambda db: db.execute(
+                "INSERT OR IGNORE INTO marks (account_id, key, created_at)"
+                " SELECT id, ?, ? FROM accounts WHERE id = ?",
+                (key, iso(now), account_id),
+            ),
+            write=True,
+        )
+        return cur.rowcount == 1
+
+    def release_mark(self, account_id: str, key: str) -> None:
+        self._run(
+            lambda db: db.execute(
+                "DELETE FROM marks WHERE account_id = ? AND key = ?", (account_id, key)
+            ),
+            write=True,
+        )
+
+    def server_secret(self, name: str, value: str) -> str:
+        def run(db):
+            db.execute(
+                "INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)", (name, value)
+            )
+            return db.execute(
+                "SELECT value FROM server_secrets WHERE name = ?", (name,)
+            ).fetchone()["value"]
+
+        return self._run(run, write=True)
+
+    def put_credential(self, account_id: str, name: str, value: str | None) -> None:
+        def run(db):
+            row = db.execute(
+                "SELECT credentials FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"SQLite: put credential: no account {account_id}")
+            credentials = json.loads(row["credentials"])
+            if value is None:
+                credentials.pop(name, None)
+            else:
+                credentials[name] = value
+            db.execute(
+                "UPDATE accounts SET credentials = ? WHERE id = ?",
+                (json.dumps(credentials), account_id),
+            )
+
+        self._run(run, write=True)
+
+    def credential(self, account_id: str, name: str) -> str | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT credentials FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        return json.loads(row["credentials"]).get(name) if row else None
+
+    def accounts_with_setting(self, name: str, value) -> list[Account]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT id, email, created_at, settings FROM accounts ORDER BY created_at, id"
+            ).fetchall()
+        )
+        # Settings are a JSON text per account; compare in Python so that true is never 1.
+        return [
+            _account(row)
+            for row in rows
+            if name in (found := json.loads(row["settings"]))
+            and found[name] == value
+            and type(found[name]) is type(value)
+        ]
+
 
 def _check_verdicts(hits: Sequence[Hit]) -> None:
     unclassified = [hit.id for hit in hits if not hit.cls]
@@ -666,4 +942,31 @@ def _hit(row) -> Hit:
         cls=row["cls"],
         client=row["client"],
         device=row["device"],
+    )
+
+
+def _activity(row) -> Activity:
+    recipients = json.loads(row["recipients"])
+    return Activity(
+        id=row["id"],
+        account_id=row["account_id"],
+        message_id=row["message_id"],
+        kind=row["kind"],
+        at=parse_iso(row["at"]),
+        day=row["day"],
+        subject=row["subject"],
+        to=recipients.get("to", []),
+        cc=recipients.get("cc", []),
+        bcc=recipients.get("bcc", []),
+        link_index=row["link_index"],
+        url=row["url"],
+        cls=row["cls"],
+        client=row["client"],
+        device=row["device"],
+        gmail_message_id=row["gmail_message_id"],
+        gmail_thread_id=row["gmail_thread_id"],
+        seq=row["seq"],
+        first=bool(row["first"]),
+        count_today=row["count_today"],
+        notify=bool(row["notify"]),
     )
