@@ -12,7 +12,7 @@ import base64
 import importlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -366,6 +366,132 @@ class Store(abc.ABC):
 
         Raises StoreError if the account does not exist. Settings go with the account.
         """
+
+    # --- Notifications (issue 5): activity feed, push subscriptions, marks, secrets. ---------
+    # Stores keep these with the account: deleting the account deletes them, and a message's
+    # activity goes with the message.
+
+    @abc.abstractmethod
+    def append_activity(
+        self, account_id: str, items: Sequence[Activity], decide: Callable[[Activity], bool]
+    ) -> list[Activity]:
+        """Add a reader's opens and clicks to the account's feed; return the items added.
+
+        Items come oldest first, each with `id` its hit's id, `kind` "opened" (an open) or
+        "clicked", and `day` the reader's local day. Atomically for the account, the store
+        skips items whose id is in the feed already (a retry adds nothing twice) and sets on
+        each new item: `kind` "reopened" for an open of a message that has an open in the feed;
+        `first` (the message's first open, or the first click on that link of the message);
+        `count_today` (this item included: opens of the message, or clicks on that link, on
+        `day`); `seq`, one more than the account's last, so that a reader who sees an item sees
+        every item before it; then `notify = decide(item)`.
+        """
+
+    @abc.abstractmethod
+    def activity(self, account_id: str, after: int | None, limit: int) -> list[Activity]:
+        """The account's items with `seq > after`, oldest first, at most `limit`.
+
+        With `after` None: the newest `limit` items, still oldest first.
+        """
+
+    @abc.abstractmethod
+    def activity_head(self, account_id: str) -> int:
+        """The `seq` of the account's newest item ever added; 0 before the first."""
+
+    @abc.abstractmethod
+    def activity_between(
+        self, account_id: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Activity]:
+        """The account's items with `start <= at < end`, oldest first, at most `limit`."""
+
+    @abc.abstractmethod
+    def purge_activity(self, before: datetime) -> int:
+        """Delete every account's items with `at < before`; return how many."""
+
+    @abc.abstractmethod
+    def add_push_subscription(
+        self, account_id: str, endpoint: str, p256dh: str, auth: str, now: datetime
+    ) -> None:
+        """Keep a browser's push subscription for the account (an endpoint has one owner:
+        subscribing it again, from any account, replaces it). StoreError if no such account."""
+
+    @abc.abstractmethod
+    def push_subscriptions(self, account_id: str) -> list[PushSubscription]:
+        """The account's push subscriptions, oldest first."""
+
+    @abc.abstractmethod
+    def remove_push_subscription(self, endpoint: str, account_id: str | None = None) -> bool:
+        """Forget a subscription (only if it is this account's, when given); True if it was."""
+
+    @abc.abstractmethod
+    def claim_mark(self, account_id: str, key: str, now: datetime) -> bool:
+        """Set a once-only mark (a day's digest sent); True only for the call that set it."""
+
+    @abc.abstractmethod
+    def release_mark(self, account_id: str, key: str) -> None:
+        """Remove a mark, so that the work it guarded may be tried again."""
+
+    @abc.abstractmethod
+    def server_secret(self, name: str, value: str) -> str:
+        """The server-wide secret kept under `name`, storing `value` if there is none yet.
+
+        Every process gets the same answer: the first value stored wins.
+        """
+
+    @abc.abstractmethod
+    def put_credential(self, account_id: str, name: str, value: str | None) -> None:
+        """Keep (or with None, forget) a credential of the account; StoreError if no account."""
+
+    @abc.abstractmethod
+    def credential(self, account_id: str, name: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def accounts_with_setting(self, name: str, value) -> list[Account]:
+        """Every account whose stored setting `name` equals `value` (a bool or a string)."""
+
+
+# --- Notifications (issue 5): what the activity feed and push keep. -------------------------
+
+ACTIVITY_KINDS = ("opened", "reopened", "clicked")
+
+
+@dataclass
+class Activity:
+    """One item of an account's activity feed: a reader's counted open or click."""
+
+    id: str  # the hit's id
+    account_id: str
+    message_id: str
+    kind: str  # one of ACTIVITY_KINDS
+    at: datetime  # when the reader opened or clicked
+    day: str = ""  # the reader's time as a day of the account's time zone, YYYY-MM-DD
+    subject: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    link_index: int | None = None
+    url: str | None = None
+    cls: str = ""
+    client: str = ""
+    device: str = ""
+    gmail_message_id: str | None = None
+    gmail_thread_id: str | None = None
+    # Set by the store when the item is added (see Store.append_activity).
+    seq: int = 0
+    first: bool = False
+    count_today: int = 0
+    notify: bool = False
+
+
+@dataclass(frozen=True)
+class PushSubscription:
+    """A browser's Web Push subscription: where to post, and the keys to encrypt for."""
+
+    account_id: str
+    endpoint: str
+    p256dh: str
+    auth: str
+    created_at: datetime
 
 
 STORES = {

@@ -33,11 +33,14 @@ message's hits, `at` is indexed (collection scope): each message is its own key 
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from google.api_core import retry as retries
@@ -61,8 +64,10 @@ from ..classify import MACHINE_OPEN_CLASSES
 from . import (
     DEFAULT_RETENTION_DAYS,
     Account,
+    Activity,
     Hit,
     Message,
+    PushSubscription,
     Store,
     StoreError,
     decode_cursor,
@@ -93,6 +98,9 @@ VERDICT_BATCH = 200
 IN_LIMIT = 30
 DELETE_BATCH = 400
 PURGE_BATCH = 200
+# Feed items added per transaction: an item, plus a state document per message and the head.
+ACTIVITY_BATCH = 150
+ACTIVITY_TRIES = 5
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
@@ -365,6 +373,7 @@ class FirestoreStore(Store):
                     self._remove_message(snap.reference)
                 if len(page) < DELETE_BATCH:
                     break
+            self._remove_notification_data(account_id)
 
     def add_token(self, account_id: str, token_hash: str, now: datetime, label: str = "") -> None:
         if not _valid_id(account_id) or not _valid_id(token_hash):
@@ -606,6 +615,7 @@ class FirestoreStore(Store):
                 except (FailedPrecondition, NotFound):
                     continue
                 self._remove_children(ref)
+                self._remove_message_activity(account_id, message_id)
                 return True
         raise StoreError(f"Firestore: message {message_id} kept changing while being deleted")
 
@@ -908,6 +918,301 @@ class FirestoreStore(Store):
 
         return self._transaction("put settings", merge)
 
+    # --- Notifications (issue 5): activity feed, push subscriptions, marks, secrets. ---------
+    #
+    #   accounts/{account_id}/activity/{hit_id}      an item of the feed, with its `seq`
+    #   accounts/{account_id}/activity_state/head    {seq}: the account's last position
+    #   accounts/{account_id}/activity_state/m-{message_id}
+    #                                               {opened, open_day, open_count,
+    #                                                clicks: {"<link>": [day, count]}}
+    #   accounts/{account_id}/marks/{key}            {created_at}: created once, with create()
+    #   accounts/{account_id}.credentials            {name: value}, beside the settings
+    #   push_subscriptions/{sha256(endpoint)}        {account_id, endpoint, p256dh, auth,
+    #                                                created_at}
+    #   server_secrets/{name}                        {value}: created once, with create()
+    #
+    # Positions come from the head document, read and written in the transaction that adds
+    # the items: a later item is committed after an earlier one, so a reader who sees it sees
+    # every item before it. Items are added once per classification pass and account, so the
+    # head takes about one write a second per account and process, far under Firestore's limit
+    # per document. `seq` is indexed per account (collection scope): each account's items are
+    # their own key range; only `at` has a collection-group index, for the purge.
+
+    def _account_ref(self, account_id: str):
+        return self.db.collection("accounts").document(account_id)
+
+    def _activity(self, account_id: str):
+        return self._account_ref(account_id).collection("activity")
+
+    def _activity_state(self, account_id: str):
+        return self._account_ref(account_id).collection("activity_state")
+
+    def append_activity(
+        self, account_id: str, items: Sequence[Activity], decide: Callable[[Activity], bool]
+    ) -> list[Activity]:
+        if not _valid_id(account_id):
+            return []
+        unique: dict[str, Activity] = {}
+        for item in items:
+            if _valid_id(item.message_id):
+                unique.setdefault(item.id, item)
+        added: list[Activity] = []
+        for chunk in _chunks(list(unique.values()), ACTIVITY_BATCH):
+            for attempt in range(1, ACTIVITY_TRIES + 1):
+                try:
+                    added += self._transaction(
+                        "append activity", self._append_chunk, account_id, chunk, decide
+                    )
+                    break
+                except StoreError as exc:
+                    # The client retries a conflicting transaction at once; several processes
+                    # adding to one account's feed together need a pause to fall apart.
+                    if not isinstance(exc.__cause__, ValueError) or attempt == ACTIVITY_TRIES:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter
+        return added
+
+    def _append_chunk(self, transaction, account_id, items, decide) -> list[Activity]:
+        head_ref = self._activity_state(account_id).document("head")
+        item_refs = {
+            item.id: self._activity(account_id).document(_hit_doc_id(item.id)) for item in items
+        }
+        message_ids = list(dict.fromkeys(item.message_id for item in items))
+        message_refs = {m: self._message_ref(m) for m in message_ids}
+        state_refs = {m: self._activity_state(account_id).document(f"m-{m}") for m in message_ids}
+        refs = [head_ref, *item_refs.values(), *message_refs.values(), *state_refs.values()]
+        snaps = {snap.reference.path: snap for snap in transaction.get_all(refs)}
+
+        def data(ref) -> dict | None:
+            snap = snaps.get(ref.path)
+            return snap.to_dict() if snap is not None and snap.exists else None
+
+        seq = (data(head_ref) or {}).get("seq", 0)
+        states = {m: data(ref) or {} for m, ref in state_refs.items()}
+        owned = {
+            m
+            for m, ref in message_refs.items()
+            if (data(ref) or {}).get("account_id") == account_id
+        }
+        touched, added = set(), []
+        for item in items:
+            if data(item_refs[item.id]) is not None or item.message_id not in owned:
+                continue  # added before (a retry), or the message is gone or not this account's
+            item = replace(item, account_id=account_id)
+            state = states[item.message_id]
+            if item.kind == "clicked":
+                clicks = state.setdefault("clicks", {})
+                link = "none" if item.link_index is None else str(item.link_index)
+                day, count = clicks.get(link, ["", 0])
+                item.first = not clicks.get(link)
+                item.count_today = count + 1 if day == item.day else 1
+                clicks[link] = [item.day, item.count_today]
+            else:
+                item.first = not state.get("opened")
+                item.kind = "opened" if item.first else "reopened"
+                same_day = state.get("open_day") == item.day
+                item.count_today = state.get("open_count", 0) + 1 if same_day else 1
+                state.update(opened=True, open_day=item.day, open_count=item.count_today)
+            seq += 1
+            item.seq = seq
+            item.notify = bool(decide(item))
+            transaction.create(item_refs[item.id], _activity_data(item))
+            touched.add(item.message_id)
+            added.append(item)
+        for message_id in touched:
+            transaction.set(state_refs[message_id], states[message_id])
+        if added:
+            transaction.set(head_ref, {"seq": seq})
+        return added
+
+    def activity(self, account_id: str, after: int | None, limit: int) -> list[Activity]:
+        if not _valid_id(account_id):
+            return []
+        feed = self._activity(account_id)
+        if after is None:
+            query = feed.order_by("seq", direction=Query.DESCENDING).limit(limit)
+        else:
+            query = feed.where(filter=FieldFilter("seq", ">", after)).order_by("seq").limit(limit)
+        with self._errors("activity"):
+            found = [_activity_item(snap) for snap in query.stream(**self._opts)]
+        return sorted(found, key=lambda item: item.seq)
+
+    def activity_head(self, account_id: str) -> int:
+        if not _valid_id(account_id):
+            return 0
+        with self._errors("activity head"):
+            snap = self._activity_state(account_id).document("head").get(**self._opts)
+        return snap.get("seq") if snap.exists else 0
+
+    def activity_between(
+        self, account_id: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Activity]:
+        if not _valid_id(account_id):
+            return []
+        query = (
+            self._activity(account_id)
+            .where(filter=FieldFilter("at", ">=", start))
+            .where(filter=FieldFilter("at", "<", end))
+            .order_by("at")
+            .limit(limit)
+        )
+        with self._errors("activity between"):
+            found = [_activity_item(snap) for snap in query.stream(**self._opts)]
+        # Ordered by `at` alone in the query, so that the single-field index serves it.
+        return sorted(found, key=lambda item: (item.at, item.seq))
+
+    def purge_activity(self, before: datetime) -> int:
+        expired = (
+            self.db.collection_group("activity")
+            .where(filter=FieldFilter("at", "<", before))
+            .select([])
+            .limit(DELETE_BATCH)
+        )
+        purged = 0
+        with self._errors("purge activity"):
+            while True:
+                page = list(expired.stream(**self._opts))
+                if page:
+                    batch = self.db.batch()
+                    for snap in page:
+                        batch.delete(snap.reference)
+                    batch.commit(**self._opts)
+                    purged += len(page)
+                if len(page) < DELETE_BATCH:
+                    return purged
+
+    def _remove_message_activity(self, account_id: str, message_id: str) -> None:
+        self._delete_query(
+            self._activity(account_id).where(filter=FieldFilter("message_id", "==", message_id))
+        )
+        self._activity_state(account_id).document(f"m-{message_id}").delete(**self._opts)
+
+    def _remove_notification_data(self, account_id: str) -> None:
+        for name in ("activity", "activity_state", "marks"):
+            self._delete_query(self._account_ref(account_id).collection(name))
+        self._delete_query(
+            self.db.collection("push_subscriptions").where(
+                filter=FieldFilter("account_id", "==", account_id)
+            )
+        )
+
+    def _subscription_ref(self, endpoint: str):
+        return self.db.collection("push_subscriptions").document(_email_key(endpoint))
+
+    def add_push_subscription(
+        self, account_id: str, endpoint: str, p256dh: str, auth: str, now: datetime
+    ) -> None:
+        if not _valid_id(account_id):
+            raise StoreError(f"Firestore: add push subscription: no account {account_id!r}")
+        account_ref, ref = self._account_ref(account_id), self._subscription_ref(endpoint)
+
+        def add(transaction):
+            if not account_ref.get(field_paths=[], transaction=transaction).exists:
+                raise StoreError(f"Firestore: add push subscription: no account {account_id}")
+            transaction.set(
+                ref,
+                {
+                    "account_id": account_id,
+                    "endpoint": endpoint,
+                    "p256dh": p256dh,
+                    "auth": auth,
+                    "created_at": now,
+                },
+            )
+
+        self._transaction("add push subscription", add)
+
+    def push_subscriptions(self, account_id: str) -> list[PushSubscription]:
+        query = self.db.collection("push_subscriptions").where(
+            filter=FieldFilter("account_id", "==", account_id)
+        )
+        with self._errors("push subscriptions"):
+            found = [snap.to_dict() for snap in query.stream(**self._opts)]
+        subscriptions = [
+            PushSubscription(
+                d["account_id"], d["endpoint"], d["p256dh"], d["auth"], _dt(d["created_at"])
+            )
+            for d in found
+        ]
+        return sorted(subscriptions, key=lambda s: (s.created_at, s.endpoint))
+
+    def remove_push_subscription(self, endpoint: str, account_id: str | None = None) -> bool:
+        ref = self._subscription_ref(endpoint)
+
+        def remove(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or account_id is not None and snap.get("account_id") != account_id:
+                return False
+            transaction.delete(ref)
+            return True
+
+        return self._transaction("remove push subscription", remove)
+
+    def _mark_ref(self, account_id: str, key: str):
+        doc_id = key if _valid_id(key) else "k-" + _email_key(key)
+        return self._account_ref(account_id).collection("marks").document(doc_id)
+
+    def claim_mark(self, account_id: str, key: str, now: datetime) -> bool:
+        if not _valid_id(account_id):
+            return False
+        with self._errors("claim mark"):
+            try:
+                self._mark_ref(account_id, key).create({"created_at": now}, **self._opts)
+            except AlreadyExists:
+                return False
+        return True
+
+    def release_mark(self, account_id: str, key: str) -> None:
+        if not _valid_id(account_id):
+            return
+        with self._errors("release mark"):
+            self._mark_ref(account_id, key).delete(**self._opts)
+
+    def server_secret(self, name: str, value: str) -> str:
+        ref = self.db.collection("server_secrets").document(name)
+        with self._errors("server secret"):
+            try:
+                ref.create({"value": value}, **self._opts)
+                return value
+            except AlreadyExists:
+                return ref.get(**self._opts).get("value")
+
+    def put_credential(self, account_id: str, name: str, value: str | None) -> None:
+        if not _valid_id(account_id):
+            raise StoreError(f"Firestore: put credential: no account {account_id!r}")
+        ref = self._account_ref(account_id)
+
+        def put(transaction):
+            snap = ref.get(field_paths=["credentials"], transaction=transaction)
+            if not snap.exists:
+                raise StoreError(f"Firestore: put credential: no account {account_id}")
+            credentials = dict(snap.to_dict().get("credentials") or {})
+            if value is None:
+                credentials.pop(name, None)
+            else:
+                credentials[name] = value
+            transaction.update(ref, {"credentials": credentials})
+
+        self._transaction("put credential", put)
+
+    def credential(self, account_id: str, name: str) -> str | None:
+        if not _valid_id(account_id):
+            return None
+        with self._errors("credential"):
+            snap = self._account_ref(account_id).get(field_paths=["credentials"], **self._opts)
+        return (snap.to_dict().get("credentials") or {}).get(name) if snap.exists else None
+
+    def accounts_with_setting(self, name: str, value) -> list[Account]:
+        query = self.db.collection("accounts").where(
+            filter=FieldFilter(f"settings.`{name}`", "==", value)
+        )
+        with self._errors("accounts with setting"):
+            found = [
+                Account(snap.id, snap.get("email"), _dt(snap.get("created_at")))
+                for snap in query.select(["email", "created_at"]).stream(**self._opts)
+            ]
+        return sorted(found, key=lambda a: (a.created_at, a.id))
+
 
 class _Totals:
     """What some hits add to one message's shard."""
@@ -1015,4 +1320,56 @@ def _message(snap, shards: list[dict]) -> Message:
         clicks=sum(s.get("clicks", 0) for s in shards),
         link_clicks=link_clicks,
         machine_opens=sum(s.get("machine_opens", 0) for s in shards),
+    )
+
+
+def _activity_data(item: Activity) -> dict:
+    return {
+        "id": item.id,
+        "message_id": item.message_id,
+        "kind": item.kind,
+        "at": item.at,
+        "day": item.day,
+        "subject": item.subject,
+        "to": list(item.to),
+        "cc": list(item.cc),
+        "bcc": list(item.bcc),
+        "link_index": item.link_index,
+        "url": item.url,
+        "cls": item.cls,
+        "client": item.client,
+        "device": item.device,
+        "gmail_message_id": item.gmail_message_id,
+        "gmail_thread_id": item.gmail_thread_id,
+        "seq": item.seq,
+        "first": item.first,
+        "count_today": item.count_today,
+        "notify": item.notify,
+    }
+
+
+def _activity_item(snap) -> Activity:
+    data = snap.to_dict()
+    return Activity(
+        id=data["id"],
+        account_id=snap.reference.parent.parent.id,
+        message_id=data["message_id"],
+        kind=data["kind"],
+        at=_dt(data["at"]),
+        day=data["day"],
+        subject=data["subject"],
+        to=list(data["to"]),
+        cc=list(data["cc"]),
+        bcc=list(data["bcc"]),
+        link_index=data["link_index"],
+        url=data["url"],
+        cls=data["cls"],
+        client=data["client"],
+        device=data["device"],
+        gmail_message_id=data["gmail_message_id"],
+        gmail_thread_id=data["gmail_thread_id"],
+        seq=data["seq"],
+        first=data["first"],
+        count_today=data["count_today"],
+        notify=data["notify"],
     )
