@@ -209,6 +209,52 @@ class Hit:
         )
 
 
+# --- Insights (issue 7): replies seen in tracked threads, follow-up reminders. -------------
+
+# A reminder's life: scheduled -> due (fired: no reply came in time) -> acked (the user saw it);
+# scheduled or due -> cancelled (by the user, or by a reply).
+REMINDER_SCHEDULED = "scheduled"
+REMINDER_DUE = "due"
+REMINDER_ACKED = "acked"
+REMINDER_CANCELLED = "cancelled"
+REMINDER_STATUSES = (REMINDER_SCHEDULED, REMINDER_DUE, REMINDER_ACKED, REMINDER_CANCELLED)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message from a recipient in a tracked email's thread, after it was sent."""
+
+    message_id: str  # the tracked message replied to
+    account_id: str
+    gmail_message_id: str  # the reply's own Gmail id: what makes reporting it idempotent
+    sender: str  # lower-case address
+    at: datetime
+    source: str  # "extension" or "gmail_api"
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A follow-up reminder on a sent message: one per message, so its id is the message's."""
+
+    message_id: str
+    account_id: str
+    due_at: datetime
+    status: str  # one of REMINDER_STATUSES
+    created_at: datetime
+    fired_at: datetime | None = None
+    acked_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str = ""  # "user" or "reply" when cancelled
+
+    @property
+    def id(self) -> str:
+        return self.message_id
+
+
+# --- end of Insights (issue 7) -----------------------------------------------------------
+
+
 # Fields a completion may set; anything else in the request is refused by the API layer.
 COMPLETION_FIELDS = (
     "subject",
@@ -354,6 +400,65 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def purge_hits(self, before: datetime) -> int:
         """Delete the raw hits with `at < before`; return how many. Aggregates stay."""
+
+    # --- Insights (issue 7): replies and follow-up reminders. ------------------------------
+    # Both go with their message: deleting the message or the account deletes them.
+
+    @abc.abstractmethod
+    def record_reply(self, account_id: str, reply: Reply) -> tuple[Reply, bool] | None:
+        """Keep a reply to the account's message `reply.message_id`; None if not theirs.
+
+        Idempotent by (message, reply.gmail_message_id): the reply as first kept, and whether
+        this call kept it. Atomically with it, the message's reminder, if scheduled or due, is
+        cancelled with reason "reply" (also when the reply was known already).
+        """
+
+    @abc.abstractmethod
+    def replies(self, account_id: str, message_id: str | None = None) -> list[Reply]:
+        """The account's replies (only the message's, when given), oldest first."""
+
+    @abc.abstractmethod
+    def set_reminder(
+        self, account_id: str, message_id: str, due_at: datetime, now: datetime
+    ) -> Reminder | None:
+        """Schedule the message's reminder for `due_at`, replacing any earlier one of it.
+
+        None if the message is not the account's. The store does not check for replies.
+        """
+
+    @abc.abstractmethod
+    def reminder(self, account_id: str, message_id: str) -> Reminder | None:
+        """The message's reminder in whatever state, if the message is the account's."""
+
+    @abc.abstractmethod
+    def cancel_reminder(
+        self, account_id: str, message_id: str, now: datetime, reason: str = "user"
+    ) -> Reminder | None:
+        """Cancel the message's reminder if scheduled or due; the cancelled one, else None."""
+
+    @abc.abstractmethod
+    def reminders(self, account_id: str, status: str, limit: int = 200) -> list[Reminder]:
+        """The account's reminders in `status`, earliest due first, at most `limit`."""
+
+    @abc.abstractmethod
+    def scheduled_reminders(self, before: datetime, limit: int = 200) -> list[Reminder]:
+        """Every account's scheduled reminders with `due_at <= before`, earliest first.
+
+        For the reminder job only: no owner check.
+        """
+
+    @abc.abstractmethod
+    def fire_reminder(self, message_id: str, now: datetime) -> Reminder | None:
+        """Mark a reminder due (fired at `now`) and return it, atomically, if it is still
+        scheduled, `due_at <= now` and its message has no reply. A scheduled reminder whose
+        message has a reply is cancelled (reason "reply") instead. None unless fired here, so
+        two processes firing one reminder fire it once."""
+
+    @abc.abstractmethod
+    def ack_reminder(self, account_id: str, message_id: str, now: datetime) -> Reminder | None:
+        """Mark the account's due reminder of the message as acknowledged; None if not due."""
+
+    # --- end of Insights (issue 7) -------------------------------------------------------
 
     # Per-account settings.
     @abc.abstractmethod

@@ -13,6 +13,9 @@ Data model (every document id is random or a hash, so no key range is written in
                                          random `bucket` for the purge's index
     pending/{hit_id}                     {message_id, hit_id, at, bucket}: one per hit the
                                          classifier has yet to see
+    messages/{message_id}/replies/{gmail_message_id}, messages/{message_id}/reminder/{message_id}
+                                         replies seen in its thread and its follow-up
+                                         reminder (insights, issue 7; see their region below)
 
 A hit never writes its message document: it creates its own document (create() fails if the
 hit was recorded before, which makes replays harmless) and bumps one randomly chosen shard with
@@ -63,11 +66,17 @@ from google.cloud.firestore import FieldFilter, Increment, Maximum, Minimum, Que
 from ..classify import MACHINE_OPEN_CLASSES
 from . import (
     DEFAULT_RETENTION_DAYS,
+    REMINDER_ACKED,
+    REMINDER_CANCELLED,
+    REMINDER_DUE,
+    REMINDER_SCHEDULED,
     Account,
     Activity,
     Hit,
     Message,
     PushSubscription,
+    Reminder,
+    Reply,
     Store,
     StoreError,
     decode_cursor,
@@ -650,8 +659,9 @@ class FirestoreStore(Store):
         self._remove_children(ref)
 
     def _remove_children(self, ref) -> None:
-        # After the message itself, so that hits arriving meanwhile find no message.
-        for name in ("hits", "shards"):
+        # After the message itself, so that hits arriving meanwhile find no message. Replies
+        # and the reminder (issue 7) go with their message too.
+        for name in ("hits", "shards", REPLIES, REMINDER):
             self._delete_query(ref.collection(name))
 
     def _delete_query(self, query) -> None:
@@ -1213,6 +1223,193 @@ class FirestoreStore(Store):
             ]
         return sorted(found, key=lambda a: (a.created_at, a.id))
 
+    # --- Insights (issue 7): replies and follow-up reminders. ------------------------------
+    #
+    #   messages/{message_id}/replies/{gmail_message_id}   {account_id, message_id, sender, at,
+    #                                                       gmail_message_id, source,
+    #                                                       recorded_at}: create() once
+    #   messages/{message_id}/reminder/{message_id}        {account_id, message_id, due_at,
+    #                                                       status, created_at, fired_at,
+    #                                                       acked_at, cancelled_at,
+    #                                                       cancel_reason}
+    #
+    # Both live under their message, so deleting it (or the account) deletes them. Neither
+    # touches the message document or its shards, so they never contend with hits. They are
+    # written at the pace people reply and set reminders, so `due_at` needs no sharded
+    # buckets. Collection-group queries (indexes in firestore.indexes.json): replies by
+    # account; reminders by (status, due_at) for the reminder job, by (account_id, status,
+    # due_at) for the extension. A reply cancels the reminder in the transaction that records
+    # it; firing writes the reminder only in the version it read before looking for replies,
+    # so a reply recorded in between (which changes that version) stops it.
+
+    def _reminder_ref(self, message_id: str):
+        return self._message_ref(message_id).collection(REMINDER).document(message_id)
+
+    def record_reply(self, account_id: str, reply: Reply) -> tuple[Reply, bool] | None:
+        if not _valid_id(reply.message_id) or not _valid_id(account_id):
+            return None
+        message_ref = self._message_ref(reply.message_id)
+        reply_ref = message_ref.collection(REPLIES).document(_hit_doc_id(reply.gmail_message_id))
+        reminder_ref = self._reminder_ref(reply.message_id)
+
+        def run(transaction):
+            snaps = {
+                snap.reference.path: snap
+                for snap in transaction.get_all([message_ref, reply_ref, reminder_ref])
+            }
+            message = snaps[message_ref.path]
+            if not message.exists or message.get("account_id") != account_id:
+                return None
+            known = snaps[reply_ref.path]
+            if known.exists:
+                kept, created = _reply(known.to_dict()), False
+            else:
+                kept, created = replace(reply, account_id=account_id), True
+                transaction.create(reply_ref, _reply_data(kept))
+            reminder = snaps[reminder_ref.path]
+            if reminder.exists and reminder.get("status") in (REMINDER_SCHEDULED, REMINDER_DUE):
+                transaction.update(reminder_ref, _cancelled(reply.recorded_at, "reply"))
+            return kept, created
+
+        return self._transaction("record reply", run)
+
+    def replies(self, account_id: str, message_id: str | None = None) -> list[Reply]:
+        if not _valid_id(account_id) or message_id is not None and not _valid_id(message_id):
+            return []
+        with self._errors("replies"):
+            if message_id is None:
+                query = self.db.collection_group(REPLIES).where(
+                    filter=FieldFilter("account_id", "==", account_id)
+                )
+            else:
+                query = (
+                    self._message_ref(message_id)
+                    .collection(REPLIES)
+                    .where(filter=FieldFilter("account_id", "==", account_id))
+                )
+            found = [_reply(snap.to_dict()) for snap in query.stream(**self._opts)]
+        return sorted(found, key=lambda r: (r.at, r.message_id, r.gmail_message_id))
+
+    def set_reminder(
+        self, account_id: str, message_id: str, due_at: datetime, now: datetime
+    ) -> Reminder | None:
+        if not _valid_id(message_id):
+            return None
+        message_ref = self._message_ref(message_id)
+        reminder = Reminder(message_id, account_id, due_at, REMINDER_SCHEDULED, now)
+
+        def run(transaction):
+            snap = message_ref.get(field_paths=["account_id"], transaction=transaction)
+            if not snap.exists or snap.get("account_id") != account_id:
+                return None
+            transaction.set(self._reminder_ref(message_id), _reminder_data(reminder))
+            return reminder
+
+        return self._transaction("set reminder", run)
+
+    def reminder(self, account_id: str, message_id: str) -> Reminder | None:
+        if not _valid_id(message_id):
+            return None
+        with self._errors("reminder"):
+            snap = self._reminder_ref(message_id).get(**self._opts)
+        if not snap.exists or snap.get("account_id") != account_id:
+            return None
+        return _reminder(snap.to_dict())
+
+    def _change_reminder(self, what, account_id, message_id, statuses, changes):
+        """Apply `changes` to the reminder if it is the account's and in `statuses`."""
+        if not _valid_id(message_id):
+            return None
+        ref = self._reminder_ref(message_id)
+
+        def run(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or snap.get("account_id") != account_id:
+                return None
+            if snap.get("status") not in statuses:
+                return None
+            transaction.update(ref, changes)
+            return _reminder({**snap.to_dict(), **changes})
+
+        return self._transaction(what, run)
+
+    def cancel_reminder(
+        self, account_id: str, message_id: str, now: datetime, reason: str = "user"
+    ) -> Reminder | None:
+        return self._change_reminder(
+            "cancel reminder",
+            account_id,
+            message_id,
+            (REMINDER_SCHEDULED, REMINDER_DUE),
+            _cancelled(now, reason),
+        )
+
+    def ack_reminder(self, account_id: str, message_id: str, now: datetime) -> Reminder | None:
+        return self._change_reminder(
+            "ack reminder",
+            account_id,
+            message_id,
+            (REMINDER_DUE,),
+            {"status": REMINDER_ACKED, "acked_at": now},
+        )
+
+    def reminders(self, account_id: str, status: str, limit: int = 200) -> list[Reminder]:
+        if not _valid_id(account_id):
+            return []
+        query = (
+            self.db.collection_group(REMINDER)
+            .where(filter=FieldFilter("account_id", "==", account_id))
+            .where(filter=FieldFilter("status", "==", status))
+            .order_by("due_at")
+            .limit(limit)
+        )
+        with self._errors("reminders"):
+            found = [_reminder(snap.to_dict()) for snap in query.stream(**self._opts)]
+        return sorted(found, key=lambda r: (r.due_at, r.message_id))
+
+    def scheduled_reminders(self, before: datetime, limit: int = 200) -> list[Reminder]:
+        query = (
+            self.db.collection_group(REMINDER)
+            .where(filter=FieldFilter("status", "==", REMINDER_SCHEDULED))
+            .where(filter=FieldFilter("due_at", "<=", before))
+            .order_by("due_at")
+            .limit(limit)
+        )
+        with self._errors("scheduled reminders"):
+            found = [_reminder(snap.to_dict()) for snap in query.stream(**self._opts)]
+        return sorted(found, key=lambda r: (r.due_at, r.message_id))
+
+    def fire_reminder(self, message_id: str, now: datetime) -> Reminder | None:
+        if not _valid_id(message_id):
+            return None
+        ref = self._reminder_ref(message_id)
+        replies = self._message_ref(message_id).collection(REPLIES).select([]).limit(1)
+        with self._errors("fire reminder"):
+            snap = ref.get(**self._opts)
+            if not snap.exists or snap.get("status") != REMINDER_SCHEDULED:
+                return None
+            if _dt(snap.get("due_at")) > now:
+                return None  # moved later meanwhile
+            replied = bool(list(replies.stream(**self._opts)))
+            changes = (
+                _cancelled(now, "reply") if replied else {"status": REMINDER_DUE, "fired_at": now}
+            )
+            try:
+                # Only the version just read: several workers firing at once, a reply
+                # cancelling, or the user moving the reminder all change it, and then this
+                # one does nothing. (A transaction would do as well, but every worker would
+                # contend for the same document every pass.)
+                ref.update(
+                    changes,
+                    option=self._option(last_update_time=snap.update_time),
+                    timeout=self.timeout,
+                )
+            except (FailedPrecondition, NotFound):
+                return None
+        return None if replied else _reminder({**snap.to_dict(), **changes})
+
+    # --- end of Insights (issue 7) -------------------------------------------------------
+
 
 class _Totals:
     """What some hits add to one message's shard."""
@@ -1373,3 +1570,65 @@ def _activity_item(snap) -> Activity:
         count_today=data["count_today"],
         notify=data["notify"],
     )
+
+
+# --- Insights (issue 7) ------------------------------------------------------------------
+
+REPLIES = "replies"
+REMINDER = "reminder"
+
+
+def _reply_data(reply: Reply) -> dict:
+    return {
+        "account_id": reply.account_id,
+        "message_id": reply.message_id,
+        "gmail_message_id": reply.gmail_message_id,
+        "sender": reply.sender,
+        "at": reply.at,
+        "source": reply.source,
+        "recorded_at": reply.recorded_at,
+    }
+
+
+def _reply(data: dict) -> Reply:
+    return Reply(
+        message_id=data["message_id"],
+        account_id=data["account_id"],
+        gmail_message_id=data["gmail_message_id"],
+        sender=data["sender"],
+        at=_dt(data["at"]),
+        source=data["source"],
+        recorded_at=_dt(data["recorded_at"]),
+    )
+
+
+def _reminder_data(reminder: Reminder) -> dict:
+    return {
+        "account_id": reminder.account_id,
+        "message_id": reminder.message_id,
+        "due_at": reminder.due_at,
+        "status": reminder.status,
+        "created_at": reminder.created_at,
+        "fired_at": reminder.fired_at,
+        "acked_at": reminder.acked_at,
+        "cancelled_at": reminder.cancelled_at,
+        "cancel_reason": reminder.cancel_reason,
+    }
+
+
+def _reminder(data: dict) -> Reminder:
+    return Reminder(
+        message_id=data["message_id"],
+        account_id=data["account_id"],
+        due_at=_dt(data["due_at"]),
+        status=data["status"],
+        created_at=_dt(data["created_at"]),
+        fired_at=_dt(data.get("fired_at")),
+        acked_at=_dt(data.get("acked_at")),
+        cancelled_at=_dt(data.get("cancelled_at")),
+        cancel_reason=data.get("cancel_reason", ""),
+    )
+
+
+def _cancelled(now: datetime, reason: str) -> dict:
+    return {"status": REMINDER_CANCELLED, "cancelled_at": now, "cancel_reason": reason}

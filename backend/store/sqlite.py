@@ -19,6 +19,8 @@ from . import (
     Hit,
     Message,
     PushSubscription,
+    Reminder,
+    Reply,
     Status,
     Store,
     StoreError,
@@ -146,6 +148,35 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     ALTER TABLE accounts ADD COLUMN credentials TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE accounts ADD COLUMN activity_head INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 4: insights (issue 7). Replies seen in tracked threads, and one follow-up reminder per
+    # message; both go with their message. `replies` is keyed by the reply's own Gmail id, so
+    # reporting a reply twice keeps it once.
+    """
+    CREATE TABLE replies (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        gmail_message_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (message_id, gmail_message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX replies_account ON replies(account_id, at);
+    CREATE TABLE reminders (
+        message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        fired_at TEXT,
+        acked_at TEXT,
+        cancelled_at TEXT,
+        cancel_reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX reminders_scheduled ON reminders(due_at) WHERE status = 'scheduled';
+    CREATE INDEX reminders_account ON reminders(account_id, status, due_at);
     """,
 ]
 
@@ -862,6 +893,144 @@ class SQLiteStore(Store):
             and type(found[name]) is type(value)
         ]
 
+    # --- Insights (issue 7): replies and follow-up reminders. ------------------------------
+
+    def record_reply(self, account_id: str, reply: Reply) -> tuple[Reply, bool] | None:
+        def run(db):
+            owner = db.execute(
+                "SELECT account_id FROM messages WHERE id = ?", (reply.message_id,)
+            ).fetchone()
+            if owner is None or owner["account_id"] != account_id:
+                return None
+            cur = db.execute(
+                "INSERT OR IGNORE INTO replies (message_id, gmail_message_id, account_id,"
+                " sender, at, source, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    reply.message_id,
+                    reply.gmail_message_id,
+                    account_id,
+                    reply.sender,
+                    iso(reply.at),
+                    reply.source,
+                    iso(reply.recorded_at),
+                ),
+            )
+            kept = db.execute(
+                "SELECT * FROM replies WHERE message_id = ? AND gmail_message_id = ?",
+                (reply.message_id, reply.gmail_message_id),
+            ).fetchone()
+            db.execute(
+                "UPDATE reminders SET status = 'cancelled', cancelled_at = ?,"
+                " cancel_reason = 'reply' WHERE message_id = ? AND status IN ('scheduled', 'due')",
+                (iso(reply.recorded_at), reply.message_id),
+            )
+            return _reply(kept), cur.rowcount == 1
+
+        return self._run(run, write=True)
+
+    def replies(self, account_id: str, message_id: str | None = None) -> list[Reply]:
+        sql, params = "SELECT * FROM replies WHERE account_id = ?", [account_id]
+        if message_id is not None:
+            sql += " AND message_id = ?"
+            params.append(message_id)
+        sql += " ORDER BY at, message_id, gmail_message_id"
+        return [_reply(row) for row in self._run(lambda db: db.execute(sql, params).fetchall())]
+
+    def set_reminder(
+        self, account_id: str, message_id: str, due_at: datetime, now: datetime
+    ) -> Reminder | None:
+        def run(db):
+            cur = db.execute(
+                "INSERT INTO reminders (message_id, account_id, due_at, status, created_at)"
+                " SELECT id, account_id, ?, 'scheduled', ? FROM messages"
+                " WHERE id = ? AND account_id = ?"
+                " ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at,"
+                " status = 'scheduled', created_at = excluded.created_at, fired_at = NULL,"
+                " acked_at = NULL, cancelled_at = NULL, cancel_reason = ''",
+                (iso(due_at), iso(now), message_id, account_id),
+            )
+            return _load_reminder(db, message_id) if cur.rowcount else None
+
+        return self._run(run, write=True)
+
+    def reminder(self, account_id: str, message_id: str) -> Reminder | None:
+        found = self._run(lambda db: _load_reminder(db, message_id))
+        return found if found is not None and found.account_id == account_id else None
+
+    def cancel_reminder(
+        self, account_id: str, message_id: str, now: datetime, reason: str = "user"
+    ) -> Reminder | None:
+        def run(db):
+            cur = db.execute(
+                "UPDATE reminders SET status = 'cancelled', cancelled_at = ?, cancel_reason = ?"
+                " WHERE message_id = ? AND account_id = ? AND status IN ('scheduled', 'due')",
+                (iso(now), reason, message_id, account_id),
+            )
+            return _load_reminder(db, message_id) if cur.rowcount else None
+
+        return self._run(run, write=True)
+
+    def reminders(self, account_id: str, status: str, limit: int = 200) -> list[Reminder]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM reminders WHERE account_id = ? AND status = ?"
+                " ORDER BY due_at, message_id LIMIT ?",
+                (account_id, status, limit),
+            ).fetchall()
+        )
+        return [_reminder(row) for row in rows]
+
+    def scheduled_reminders(self, before: datetime, limit: int = 200) -> list[Reminder]:
+        # The literal status lets SQLite use the partial index of scheduled reminders only.
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT * FROM reminders WHERE status = 'scheduled' AND due_at <= ?"
+                " ORDER BY due_at, message_id LIMIT ?",
+                (iso(before), limit),
+            ).fetchall()
+        )
+        return [_reminder(row) for row in rows]
+
+    def fire_reminder(self, message_id: str, now: datetime) -> Reminder | None:
+        def run(db):
+            row = db.execute(
+                "SELECT 1 FROM reminders WHERE message_id = ? AND status = 'scheduled'"
+                " AND due_at <= ?",
+                (message_id, iso(now)),
+            ).fetchone()
+            if row is None:
+                return None  # fired, cancelled or moved later meanwhile
+            replied = db.execute(
+                "SELECT 1 FROM replies WHERE message_id = ? LIMIT 1", (message_id,)
+            ).fetchone()
+            if replied:
+                db.execute(
+                    "UPDATE reminders SET status = 'cancelled', cancelled_at = ?,"
+                    " cancel_reason = 'reply' WHERE message_id = ?",
+                    (iso(now), message_id),
+                )
+                return None
+            db.execute(
+                "UPDATE reminders SET status = 'due', fired_at = ? WHERE message_id = ?",
+                (iso(now), message_id),
+            )
+            return _load_reminder(db, message_id)
+
+        return self._run(run, write=True)
+
+    def ack_reminder(self, account_id: str, message_id: str, now: datetime) -> Reminder | None:
+        def run(db):
+            cur = db.execute(
+                "UPDATE reminders SET status = 'acked', acked_at = ?"
+                " WHERE message_id = ? AND account_id = ? AND status = 'due'",
+                (iso(now), message_id, account_id),
+            )
+            return _load_reminder(db, message_id) if cur.rowcount else None
+
+        return self._run(run, write=True)
+
+    # --- end of Insights (issue 7) -------------------------------------------------------
+
 
 def _check_verdicts(hits: Sequence[Hit]) -> None:
     unclassified = [hit.id for hit in hits if not hit.cls]
@@ -970,3 +1139,37 @@ def _activity(row) -> Activity:
         count_today=row["count_today"],
         notify=bool(row["notify"]),
     )
+
+
+# --- Insights (issue 7) ------------------------------------------------------------------
+
+
+def _reply(row) -> Reply:
+    return Reply(
+        message_id=row["message_id"],
+        account_id=row["account_id"],
+        gmail_message_id=row["gmail_message_id"],
+        sender=row["sender"],
+        at=parse_iso(row["at"]),
+        source=row["source"],
+        recorded_at=parse_iso(row["recorded_at"]),
+    )
+
+
+def _reminder(row) -> Reminder:
+    return Reminder(
+        message_id=row["message_id"],
+        account_id=row["account_id"],
+        due_at=parse_iso(row["due_at"]),
+        status=row["status"],
+        created_at=parse_iso(row["created_at"]),
+        fired_at=parse_iso(row["fired_at"]),
+        acked_at=parse_iso(row["acked_at"]),
+        cancelled_at=parse_iso(row["cancelled_at"]),
+        cancel_reason=row["cancel_reason"],
+    )
+
+
+def _load_reminder(db, message_id: str) -> Reminder | None:
+    row = db.execute("SELECT * FROM reminders WHERE message_id = ?", (message_id,)).fetchone()
+    return _reminder(row) if row else None
