@@ -23,6 +23,9 @@ def create_app(config=None, *, store=None) -> Flask:
     from . import addon, api, auth, cron, errors, tracking, web
     from .background import Worker
     from .config import Settings
+    from .notify import Notifier
+    from .notify import api as notify_api
+    from .notify import gmail as gmail_send
     from .spool import Spool
     from .store import open_store
 
@@ -47,15 +50,20 @@ def create_app(config=None, *, store=None) -> Flask:
         interval=settings.background_interval,
     )
     spool = Spool(settings.spool_path, store, on_written=worker.enqueue)
+    # Notifications (issue 5): the classifier hands each batch it applied to the notifier.
+    notifier = Notifier(store, settings)
+    worker.on_classified = notifier.enqueue
     app.extensions["mailtick.store"] = store
     app.extensions["mailtick.spool"] = spool
     app.extensions["mailtick.background"] = worker
+    app.extensions["mailtick.notifier"] = notifier
     app.extensions["mailtick.trusted_proxies"] = [
         ipaddress.ip_network(network, strict=False) for network in settings.trusted_proxies
     ]
     spool.start()
     if settings.background_interval > 0:
         worker.start()
+        notifier.start()
 
     errors.register(app)
     app.wsgi_app = tracking.PixelMiddleware(app.wsgi_app, app)
@@ -65,6 +73,8 @@ def create_app(config=None, *, store=None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(cron.bp)
     app.register_blueprint(addon.bp)
+    app.register_blueprint(notify_api.bp)
+    app.register_blueprint(gmail_send.bp)
 
     @app.get("/healthz")
     def healthz():
@@ -86,5 +96,6 @@ def create_app(config=None, *, store=None) -> Flask:
 def close_app(app: Flask) -> None:
     """Stop an app's background threads and close its store (tests and embedders)."""
     app.extensions["mailtick.background"].stop()
+    app.extensions["mailtick.notifier"].stop()
     app.extensions["mailtick.spool"].stop()
     app.extensions["mailtick.store"].close()

@@ -112,9 +112,20 @@ class Worker:
         now = now or utcnow()
         reservations = self.store.purge_reservations(now)
         hits = self.store.purge_hits(now - self.retention)
-        if reservations or hits:
-            log.info("dropped %d unsent reservations and %d expired hits", reservations, hits)
-        return {"purged_reservations": reservations, "purged_hits": hits}
+        # The activity feed (notifications) holds what the hits held: it goes with them.
+        activity = self.store.purge_activity(now - self.retention)
+        if reservations or hits or activity:
+            log.info(
+                "dropped %d unsent reservations, %d expired hits and %d feed items",
+                reservations,
+                hits,
+                activity,
+            )
+        return {
+            "purged_reservations": reservations,
+            "purged_hits": hits,
+            "purged_activity": activity,
+        }
 
     def _loop(self) -> None:
         next_cleanup = time.monotonic() + min(60.0, self.cleanup_every)

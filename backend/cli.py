@@ -102,6 +102,36 @@ def purge(args) -> int:
     return 0
 
 
+def digest(args) -> int:
+    """Send the daily email digests that are due, as App Engine's cron does every hour."""
+    from datetime import date
+
+    from .notify import Notifier
+    from .notify.digest import send_digests
+    from .store import utcnow
+
+    settings = _settings()
+    store = _store()
+    notifier = Notifier(store, settings)
+    accounts = None
+    if args.email:
+        account = store.ensure_account(args.email, utcnow())
+        accounts = [account]
+    day = date.fromisoformat(args.day) if args.day else None
+    done = send_digests(store, notifier.sender_for, utcnow(), day=day, accounts=accounts)
+    print(
+        f"Sent {done['sent']} digest(s); {done['already_sent']} already sent,"
+        f" {done['empty']} with no activity, {done['not_yet']} not due yet,"
+        f" {done['no_transport']} with no way to send, {done['failed']} failed."
+    )
+    if done["no_transport"] and not settings.smtp:
+        print(
+            "Set MAILTICK_SMTP_URL and MAILTICK_MAIL_FROM to send digests (docs/notifications.md).",
+            file=sys.stderr,
+        )
+    return 1 if done["failed"] else 0
+
+
 def demo(args) -> int:
     """Walk one message through reserve, complete, an open and a click against a server."""
     import requests
@@ -260,6 +290,13 @@ def parser() -> argparse.ArgumentParser:
         "purge", help="drop unsent reservations and raw hits past their retention"
     )
     drop.set_defaults(func=purge)
+
+    mail = commands.add_parser(
+        "digest", help="send the daily email digests that are due (yesterday's activity)"
+    )
+    mail.add_argument("--day", help="send this day's digest now (YYYY-MM-DD, the user's day)")
+    mail.add_argument("--email", help="only this account (with --day: even if it did not opt in)")
+    mail.set_defaults(func=digest)
 
     addon = commands.add_parser("addon", help="the Gmail add-on").add_subparsers(
         dest="addon_command", required=True

@@ -53,6 +53,15 @@ class Settings:
     addon_service_account: str = ""
     # ... and whose user ID token was issued to this OAuth client (the add-on's oauthClientId).
     addon_client_id: str = ""
+    # Notifications (issue 5, docs/notifications.md). The VAPID key that signs Web Push
+    # requests: generated on first run and kept in the store unless given here.
+    vapid_private_key: str = ""
+    # Who push services may contact about this server: a mailto: or https: URL.
+    vapid_subject: str = ""
+    # Email notifications through SMTP: smtp://user:pass@host:587 (STARTTLS),
+    # smtps://user:pass@host:465 (TLS) or smtp+plain://host:25 (a relay on a trusted network).
+    smtp_url: str = ""
+    mail_from: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -79,6 +88,10 @@ class Settings:
             admin_token=env.get("MAILTICK_ADMIN_TOKEN", ""),
             addon_service_account=env.get("MAILTICK_ADDON_SERVICE_ACCOUNT", "").strip(),
             addon_client_id=env.get("MAILTICK_ADDON_CLIENT_ID", "").strip(),
+            vapid_private_key=env.get("MAILTICK_VAPID_PRIVATE_KEY", "").strip(),
+            vapid_subject=env.get("MAILTICK_VAPID_SUBJECT", "").strip(),
+            smtp_url=env.get("MAILTICK_SMTP_URL", "").strip(),
+            mail_from=env.get("MAILTICK_MAIL_FROM", "").strip(),
         )
         return settings.resolved()
 
@@ -107,6 +120,21 @@ class Settings:
     @property
     def addon(self) -> bool:
         return bool(self.addon_service_account and self.addon_client_id)
+
+    @property
+    def smtp(self) -> bool:
+        return bool(self.smtp_url and self.mail_from)
+
+    @property
+    def push_subject(self) -> str:
+        """The VAPID `sub` claim: configured, else the sender address, else the server."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        if self.mail_from:
+            return f"mailto:{self.mail_from}"
+        if self.base_url.startswith("https://"):
+            return self.base_url
+        return "mailto:mailtick@localhost"
 
     @property
     def store_kind(self) -> str:

@@ -47,3 +47,14 @@ def classify():
     _check()
     applied = current_app.extensions["mailtick.background"].run_once()
     return jsonify(classified=len(applied))
+
+
+@bp.get("/digest")
+def digest():
+    """Send the daily email digests that are due (notifications, docs/notifications.md)."""
+    _check()
+    from .notify.digest import send_digests
+    from .store import utcnow
+
+    notifier = current_app.extensions["mailtick.notifier"]
+    return jsonify(send_digests(notifier.store, notifier.sender_for, utcnow()))

@@ -202,6 +202,14 @@ SCHEMAS = {
 
 
 def document(base_url: str, version: str) -> dict:
+    # Notifications (issue 5) keep their part beside them; it imports helpers from here.
+    from .notify import openapi as notify
+
+    schemas = {**SCHEMAS, **notify.SCHEMAS}
+    schemas["Settings"] = {
+        **SCHEMAS["Settings"],
+        "properties": {**SCHEMAS["Settings"]["properties"], **notify.SETTINGS},
+    }
     bearer = [{"bearer": []}]
     return {
         "openapi": "3.1.0",
@@ -213,7 +221,7 @@ def document(base_url: str, version: str) -> dict:
         "servers": [{"url": f"{base_url}/api/v1"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": schemas,
             "responses": {
                 "BadRequest": _json(_ref("Error"), "The request was wrong; the message says how."),
                 "Unauthorized": _json(_ref("Error"), "No token, or a token that is not valid."),
@@ -427,5 +435,6 @@ def document(base_url: str, version: str) -> dict:
                     "responses": {"204": {"description": "Deleted"}, "401": ERRORS["401"]},
                 }
             },
+            **notify.PATHS,
         },
     }

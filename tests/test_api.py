@@ -410,7 +410,7 @@ def test_cron_purge_needs_cron_or_the_admin_token(settings, monkeypatch):
     assert client.get("/cron/purge", headers={"Authorization": "Bearer wrong"}).status_code == 403
     ok = client.get("/cron/purge", headers={"Authorization": "Bearer admin-secret"})
     assert ok.status_code == 200
-    assert ok.get_json() == {"purged_reservations": 0, "purged_hits": 0}
+    assert ok.get_json() == {"purged_reservations": 0, "purged_hits": 0, "purged_activity": 0}
     monkeypatch.setenv("GAE_ENV", "standard")
     assert client.get("/cron/purge", headers={"X-Appengine-Cron": "true"}).status_code == 200
     app.extensions["mailtick.background"].stop()
