@@ -237,7 +237,8 @@ def _exchange(code: str, verifier: str) -> tuple[str, str]:
     except (OAuth2Error, requests.RequestException) as exc:
         log.warning("Gmail grant: token exchange failed: %s", type(exc).__name__)
         raise GrantError("Google did not accept the grant. Try again.") from exc
-    granted = str(token.get("scope", "")).split()
+    scope = token.get("scope") or ""
+    granted = scope.split() if isinstance(scope, str) else list(scope)
     if GMAIL_SEND_SCOPE not in granted:
         raise GrantError("Google did not grant sending (gmail.send). Tick it and try again.")
     if not token.get("refresh_token"):
