@@ -38,19 +38,11 @@ def message_json(message: Message, *, events: list | None = None) -> dict:
     base = settings().base_url
     click_base = f"{base}/c/{message.id}"
     body = {
-        "id": message.id,
+        **status_json(message),
         "subject": message.subject,
         "recipients": {"to": message.to, "cc": message.cc, "bcc": message.bcc},
         "sent_at": iso(message.sent_at),
         "created_at": iso(message.created_at),
-        "gmail_message_id": message.gmail_message_id,
-        "gmail_thread_id": message.gmail_thread_id,
-        "state": message.state,
-        "opens": message.opens,
-        "first_open_at": iso(message.first_open_at),
-        "last_open_at": iso(message.last_open_at),
-        "clicks": message.clicks,
-        "machine_opens": message.machine_opens,
         "links": [
             {
                 "url": url,
