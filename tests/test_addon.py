@@ -13,19 +13,16 @@ import json
 import struct
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, timedelta
 from pathlib import Path
 
 import jsonschema
 import pytest
 import responses
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-from google.auth import crypt, jwt
+from google.auth import jwt
 from google.oauth2 import id_token as google_id_token
+from google_keys import SigningKey, make_key
 from googleapiclient.http import HttpMockSequence
 
 from backend import cli
@@ -47,49 +44,18 @@ THREAD_HEX = "18c2f0a1b2c30000"
 # --- A fake Google ----------------------------------------------------------------------------
 
 
-@dataclass
-class Key:
-    kid: str
-    signer: crypt.RSASigner
-    cert_pem: str
-
-
-def make_key(kid: str) -> Key:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google")])
-    now = datetime.datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(private, hashes.SHA256())
-    )
-    return Key(
-        kid,
-        crypt.RSASigner.from_string(pem, key_id=kid),
-        cert.public_bytes(serialization.Encoding.PEM).decode(),
-    )
-
-
 @pytest.fixture(scope="module")
-def google_key() -> Key:
+def google_key() -> SigningKey:
     return make_key("google-key-1")
 
 
 @pytest.fixture(scope="module")
-def rotated_key() -> Key:
+def rotated_key() -> SigningKey:
     return make_key("google-key-2")
 
 
 @pytest.fixture(scope="module")
-def stranger_key() -> Key:
+def stranger_key() -> SigningKey:
     """A key Google never published, under the name of Google's."""
     return make_key("google-key-1")
 
@@ -102,7 +68,7 @@ def b64(data) -> str:
 class FakeGoogle:
     """Google's certificate endpoint, and the tokens Google would put on add-on requests."""
 
-    def __init__(self, mock: responses.RequestsMock, key: Key):
+    def __init__(self, mock: responses.RequestsMock, key: SigningKey):
         self.mock = mock
         self.published = [key]
         self.key = key
@@ -116,7 +82,7 @@ class FakeGoogle:
     def cert_fetches(self) -> int:
         return sum(1 for call in self.mock.calls if call.request.url == CERTS_URL)
 
-    def token(self, key: Key | None = None, **claims) -> str:
+    def token(self, key: SigningKey | None = None, **claims) -> str:
         now = int(time.time())
         body = {"iss": "https://accounts.google.com", "iat": now, "exp": now + 3600, **claims}
         body = {k: v for k, v in body.items() if v is not None}

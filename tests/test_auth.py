@@ -9,23 +9,19 @@ key made here. Any other outgoing request fails.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 import os
 import time
 import types
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import itsdangerous.timed
 import pytest
 import responses
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-from google.auth import crypt, jwt
+from google.auth import jwt
+from google_keys import SigningKey, make_key
 
 from backend import cli, create_app
 from backend.auth import STATE_COOKIE, STATE_MAX_AGE, hash_token
@@ -48,39 +44,6 @@ def error_of(response) -> dict:
 
 
 # --- A fake Google ----------------------------------------------------------------------------
-
-
-@dataclass
-class SigningKey:
-    kid: str
-    signer: crypt.RSASigner
-    cert_pem: str
-
-
-def make_key(kid: str) -> SigningKey:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google-oauth2")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(private, hashes.SHA256())
-    )
-    return SigningKey(
-        kid=kid,
-        signer=crypt.RSASigner.from_string(pem, key_id=kid),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-    )
 
 
 @pytest.fixture(scope="module")
