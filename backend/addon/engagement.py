@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+# The rules insights share with this card: who an email went to, what counts as opened, the
+# median time to the first open.
+from ..insights.engagement import median_delay, opened, recipients
 from ..store import Hit, Message
 
 # Opens of these classes are a reader's; unclassified counted opens are taken as one too.
@@ -31,10 +33,6 @@ class Engagement:
     shared: int
 
 
-def recipients(message: Message) -> set[str]:
-    return {address.strip().lower() for address in message.to + message.cc + message.bcc}
-
-
 def contact_engagement(
     contact: str,
     messages: Sequence[Message],
@@ -44,12 +42,7 @@ def contact_engagement(
     """Sum up the contact's engagement with `messages` (the user's emails sent to them)."""
     contact = contact.lower()
     mine = [m for m in messages if m.sent_at is not None and contact in recipients(m)]
-    opened = [m for m in mine if m.opens or m.clicks]
-    delays = [
-        (m.first_open_at - m.sent_at).total_seconds()
-        for m in opened
-        if m.first_open_at is not None and m.first_open_at >= m.sent_at
-    ]
+    read = [m for m in mine if opened(m)]
     hours: Counter[int] = Counter()
     for message in mine:
         for hit in hits.get(message.id, ()):
@@ -59,10 +52,10 @@ def contact_engagement(
     return Engagement(
         contact=contact,
         sent=len(mine),
-        opened=len(opened),
-        probably_opened=sum(1 for m in mine if m.machine_opens and not (m.opens or m.clicks)),
+        opened=len(read),
+        probably_opened=sum(1 for m in mine if m.machine_opens and not opened(m)),
         clicked=sum(1 for m in mine if m.clicks),
-        first_open_after=timedelta(seconds=statistics.median(delays)) if delays else None,
+        first_open_after=median_delay(read),
         open_hours=tuple(busiest),
         shared=sum(1 for m in mine if len(recipients(m)) > 1),
     )
