@@ -1,4 +1,4 @@
-"""The `mailtick` command: serve, token, demo, purge."""
+"""The `mailtick` command: serve, token, demo, purge, reminders."""
 
 from __future__ import annotations
 
@@ -130,6 +130,18 @@ def digest(args) -> int:
             file=sys.stderr,
         )
     return 1 if done["failed"] else 0
+
+
+def reminders(args) -> int:
+    """Fire the follow-up reminders that fell due with no reply (what /cron/reminders does)."""
+    from .insights.reminders import run
+    from .store import utcnow
+
+    fired = run(_store(), utcnow())
+    for item in fired:
+        print(f"{item.reminder.id}  {item.text()}")
+    print(f"{len(fired)} reminder(s) fell due.")
+    return 0
 
 
 def demo(args) -> int:
@@ -291,11 +303,16 @@ def parser() -> argparse.ArgumentParser:
     )
     drop.set_defaults(func=purge)
 
+    remind = commands.add_parser(
+        "reminders", help="fire the follow-up reminders that fell due with no reply"
+    )
+    remind.set_defaults(func=reminders)
+
     mail = commands.add_parser(
         "digest", help="send the daily email digests that are due (yesterday's activity)"
     )
     mail.add_argument("--day", help="send this day's digest now (YYYY-MM-DD, the user's day)")
-    mail.add_argument("--email", help="only this account (with --day: even if it did not opt in)")
+    mail.add_argument("--email", help="only this account (even if it did not turn digests on)")
     mail.set_defaults(func=digest)
 
     addon = commands.add_parser("addon", help="the Gmail add-on").add_subparsers(
