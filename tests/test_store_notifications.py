@@ -382,3 +382,58 @@ def test_the_index_file_declares_what_the_feed_and_its_purge_need():
         ("push_subscriptions", "account_id"),
     ]:
         assert overrides.get(field) != [], field
+
+
+@pytest.mark.firestore
+def test_the_app_feeds_and_pages_on_firestore(firestore_store, tmp_path):
+    from backend import create_app
+    from backend.auth import issue_token
+    from backend.config import Settings
+    from backend.notify.feed import encode_cursor
+    from backend.store import utcnow
+
+    settings = Settings(
+        data_dir=tmp_path,
+        base_url="http://mailtick.test",
+        store_url="firestore://mailtick-test",
+        testing=True,
+        background_interval=0,
+    )
+    app = create_app(settings, store=firestore_store)
+    try:
+        client = app.test_client()
+        account = firestore_store.ensure_account("sender@example.com", T0)
+        headers = {"Authorization": f"Bearer {issue_token(firestore_store, account)}"}
+        message_id = client.post("/api/v1/messages", json={}, headers=headers).get_json()["id"]
+        sent_at = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        client.patch(
+            f"/api/v1/messages/{message_id}",
+            json={"subject": "On Firestore", "sent_at": sent_at},
+            headers=headers,
+        )
+        for agent in ("Thunderbird/128.0", "Mozilla/5.0 (Windows NT 10.0) Outlook/16.0"):
+            client.get(f"/p/{message_id}.gif", headers={"User-Agent": agent})
+        app.extensions["mailtick.spool"].drain()
+        app.extensions["mailtick.background"].run_once(utcnow() + timedelta(minutes=1))
+        added = app.extensions["mailtick.notifier"].drain()
+        assert [i.kind for i in added] == ["opened", "reopened"]
+
+        def feed(**query):
+            response = client.get("/api/v1/events", query_string=query, headers=headers)
+            assert response.status_code == 200, response.get_json()
+            return response.get_json()
+
+        page = feed(limit=1, after=encode_cursor(0))
+        rest = feed(after=page["cursor"])
+        assert [e["kind"] for e in page["events"] + rest["events"]] == ["opened", "reopened"]
+        assert (page["more"], rest["more"]) == (True, False)
+        assert page["events"][0]["subject"] == "On Firestore"
+        assert feed(after=rest["cursor"])["events"] == []
+        key = client.get("/api/v1/push/key", headers=headers).get_json()["public_key"]
+        assert firestore_store.server_secret("vapid_private_key", "unused") != "unused"
+        assert len(key) == 87  # 65 bytes, base64url without padding
+    finally:
+        # The store is the fixture's: stop the app's threads, leave the store open.
+        app.extensions["mailtick.background"].stop()
+        app.extensions["mailtick.notifier"].stop()
+        app.extensions["mailtick.spool"].stop()
