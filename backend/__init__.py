@@ -23,6 +23,7 @@ def create_app(config=None, *, store=None) -> Flask:
     from . import addon, api, auth, cron, errors, tracking, web
     from .background import Worker
     from .config import Settings
+    from .insights import api as insights_api
     from .notify import Notifier
     from .notify import api as notify_api
     from .notify import gmail as gmail_send
@@ -69,6 +70,7 @@ def create_app(config=None, *, store=None) -> Flask:
     app.wsgi_app = tracking.PixelMiddleware(app.wsgi_app, app)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(insights_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(cron.bp)

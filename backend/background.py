@@ -53,7 +53,8 @@ def classify_hits(store: Store, pending: list[Hit]) -> list[Hit]:
 
 
 class Worker:
-    """One background thread per process: classify every second, clean up every hour.
+    """One background thread per process: classify every second, clean up every hour, and
+    run the periodic `jobs` other features add.
 
     Each process classifies the hits its own spool wrote (handed over in memory, so two
     workers never do the same work), and now and then sweeps the store for stragglers.
@@ -73,6 +74,9 @@ class Worker:
         self.interval = interval
         self.cleanup_every = cleanup_every
         self.on_classified = on_classified
+        # Periodic work other features add, as (seconds between runs, fn): run from this
+        # thread after classification (insights, issue 7: firing follow-up reminders).
+        self.jobs: list[tuple[float, Callable[[], object]]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._queue: deque[Hit] = deque()
@@ -130,6 +134,7 @@ class Worker:
     def _loop(self) -> None:
         next_cleanup = time.monotonic() + min(60.0, self.cleanup_every)
         next_sweep = time.monotonic()
+        next_job: dict[int, float] = {}
         while not self._stop.wait(self.interval):
             try:
                 sweep = time.monotonic() >= next_sweep
@@ -139,5 +144,9 @@ class Worker:
                 if time.monotonic() >= next_cleanup:
                     next_cleanup = time.monotonic() + self.cleanup_every
                     self.clean_up()
+                for index, (every, job) in enumerate(list(self.jobs)):
+                    if time.monotonic() >= next_job.get(index, 0.0):
+                        next_job[index] = time.monotonic() + every
+                        job()
             except Exception as exc:  # the store is down: hits wait, try again next tick
                 log.warning("background work failed, will retry: %s", exc)

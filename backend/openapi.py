@@ -202,10 +202,12 @@ SCHEMAS = {
 
 
 def document(base_url: str, version: str) -> dict:
-    # Notifications (issue 5) keep their part beside them; it imports helpers from here.
+    # Notifications (issue 5) and insights (issue 7) keep their parts beside them; they
+    # import helpers from here.
+    from .insights import openapi as insights
     from .notify import openapi as notify
 
-    schemas = {**SCHEMAS, **notify.SCHEMAS}
+    schemas = {**SCHEMAS, **notify.SCHEMAS, **insights.SCHEMAS}
     schemas["Settings"] = {
         **SCHEMAS["Settings"],
         "properties": {**SCHEMAS["Settings"]["properties"], **notify.SETTINGS},
@@ -436,5 +438,6 @@ def document(base_url: str, version: str) -> dict:
                 }
             },
             **notify.PATHS,
+            **insights.PATHS,
         },
     }

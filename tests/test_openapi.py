@@ -174,3 +174,168 @@ def test_a_wrong_answer_would_fail_the_check(spec):
     schema = response_schema(spec, "/messages/{message_id}", "get", 200)
     with pytest.raises(jsonschema.ValidationError):
         validator(spec, schema).validate({"id": "x"})
+
+
+# --- Insights (issue 7) -----------------------------------------------------------------
+
+
+def test_insight_answers_fit_the_documented_schemas(client, auth, spec, sent_message, store):
+    from datetime import timedelta
+
+    from backend.insights import reminders
+    from backend.store import Hit, utcnow
+
+    opened = []
+    for day in range(7):  # first opened every day at 09:10 UTC: a peak with a hint
+        message = sent_message(sent_at=utcnow() - timedelta(days=day + 1, hours=2))
+        moment = (utcnow() - timedelta(days=day + 1)).replace(hour=9, minute=10)
+        store.record_hits([Hit(f"h{day}", message["id"], "open", moment, cls="human")])
+        opened.append(message["id"])
+    mid, other = opened[0], opened[1]
+    unsent = client.post(f"{PREFIX}/messages", json={}, headers=auth).get_json()["id"]
+    reply = {"from": "alice@example.com", "at": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def fire():
+        reminders.due_reminders(store, utcnow() + timedelta(days=2))
+        return client.get(f"{PREFIX}/reminders", headers=auth)
+
+    calls = [
+        (
+            "/insights/overall",
+            "get",
+            lambda: client.get(f"{PREFIX}/insights/overall", headers=auth),
+        ),
+        ("/insights/overall", "get", lambda: client.get(f"{PREFIX}/insights/overall")),
+        (
+            "/insights/recipients/{address}",
+            "get",
+            lambda: client.get(f"{PREFIX}/insights/recipients/alice@example.com", headers=auth),
+        ),
+        (
+            "/insights/recipients/{address}",
+            "get",
+            lambda: client.get(f"{PREFIX}/insights/recipients/nobody", headers=auth),
+        ),
+        (
+            "/insights/contacts",
+            "get",
+            lambda: client.get(f"{PREFIX}/insights/contacts", headers=auth),
+        ),
+        (
+            "/insights/contacts",
+            "get",
+            lambda: client.get(f"{PREFIX}/insights/contacts?limit=999", headers=auth),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "put",
+            lambda: client.put(
+                f"{PREFIX}/messages/{mid}/reminder", json={"after_days": 1}, headers=auth
+            ),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "put",
+            lambda: client.put(
+                f"{PREFIX}/messages/{mid}/reminder", json={"after_days": 2}, headers=auth
+            ),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "put",
+            lambda: client.put(
+                f"{PREFIX}/messages/{unsent}/reminder", json={"after_days": 1}, headers=auth
+            ),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "get",
+            lambda: client.get(f"{PREFIX}/messages/{mid}/reminder", headers=auth),
+        ),
+        (
+            "/reminders/{reminder_id}/ack",
+            "post",
+            lambda: client.post(f"{PREFIX}/reminders/{mid}/ack", headers=auth),
+        ),
+        ("/reminders", "get", fire),
+        ("/reminders", "get", lambda: client.get(f"{PREFIX}/reminders?status=x", headers=auth)),
+        (
+            "/reminders/{reminder_id}/ack",
+            "post",
+            lambda: client.post(f"{PREFIX}/reminders/{mid}/ack", headers=auth),
+        ),
+        (
+            "/reminders/{reminder_id}/ack",
+            "post",
+            lambda: client.post(f"{PREFIX}/reminders/{'Q' * 24}/ack", headers=auth),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "put",
+            lambda: client.put(
+                f"{PREFIX}/messages/{other}/reminder", json={"after_days": 7}, headers=auth
+            ),
+        ),
+        (
+            "/messages/{message_id}/replies",
+            "post",
+            lambda: client.post(
+                f"{PREFIX}/messages/{other}/replies",
+                json={**reply, "gmail_message_id": "18c2f0a1b2c3d4e5"},
+                headers=auth,
+            ),
+        ),
+        (
+            "/messages/{message_id}/replies",
+            "post",
+            lambda: client.post(
+                f"{PREFIX}/messages/{other}/replies",
+                json={**reply, "gmail_message_id": "18c2f0a1b2c3d4e5"},
+                headers=auth,
+            ),
+        ),
+        (
+            "/messages/{message_id}/replies",
+            "post",
+            lambda: client.post(f"{PREFIX}/messages/{other}/replies", json=reply, headers=auth),
+        ),
+        (
+            "/messages/{message_id}/replies",
+            "post",
+            lambda: client.post(
+                f"{PREFIX}/messages/{'Q' * 24}/replies",
+                json={**reply, "gmail_message_id": "18c2f0a1b2c3d4e5"},
+                headers=auth,
+            ),
+        ),
+        (
+            "/messages/{message_id}/replies",
+            "get",
+            lambda: client.get(f"{PREFIX}/messages/{other}/replies", headers=auth),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "get",
+            lambda: client.get(f"{PREFIX}/messages/{opened[2]}/reminder", headers=auth),
+        ),
+        (
+            "/messages/{message_id}/reminder",
+            "delete",
+            lambda: client.delete(f"{PREFIX}/messages/{other}/reminder", headers=auth),
+        ),
+    ]
+    statuses = []
+    for path, method, call in calls:
+        response = call()
+        check(spec, path, method, response)
+        statuses.append(response.status_code)
+    assert statuses == [
+        200, 401, 200, 400, 200, 400,  # insights
+        200, 400, 409, 200, 409,  # reminder set, read; ack before due
+        200, 400, 200, 404,  # fired and listed; acked
+        200, 201, 200, 400, 404, 200,  # replies (the second is known already)
+        404, 404,  # no reminder; the reply cancelled the other one
+    ]  # fmt: skip
+    body = client.get(f"{PREFIX}/insights/overall", headers=auth).get_json()
+    assert body["hint"] == "Your email is usually opened between 9 and 10"
+    assert body["peak_windows"]["hours"]["start"] == 9

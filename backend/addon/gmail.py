@@ -76,7 +76,7 @@ def default_http():
 
 
 @functools.cache
-def _discovery_document() -> str:
+def discovery_document() -> str:
     # Shipped inside google-api-python-client: building the client needs no network.
     from googleapiclient.discovery_cache import get_static_doc
 
@@ -88,7 +88,7 @@ def open_message(message_id: str, *, user_token: str, message_token: str, http) 
     from googleapiclient.discovery import build_from_document
     from googleapiclient.errors import Error as ClientError
 
-    service = build_from_document(_discovery_document(), http=http)
+    service = build_from_document(discovery_document(), http=http)
     call = (
         service.users()
         .messages()
