@@ -339,3 +339,8 @@ def test_outside_tests_a_local_endpoint_is_refused(settings, auth):
         assert answer.status_code == 400
     finally:
         close_app(app)
+
+
+def test_a_configured_key_that_is_no_key_stops_the_start(settings):
+    with pytest.raises(ValueError, match="MAILTICK_VAPID_PRIVATE_KEY"):
+        create_app(replace(settings, vapid_private_key="not-a-key"))

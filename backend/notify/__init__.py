@@ -20,11 +20,12 @@ from . import feed
 from . import prefs as _prefs  # noqa: F401 - registers the notification settings
 from .digest import compose_instant
 from .mail import Email, MailError, SmtpMailer, parse_smtp_url
-from .push import Pusher
+from .push import Pusher, load_vapid
 
 log = logging.getLogger(__name__)
 
 RETRY_EVERY = 5.0
+MAX_RETRY = 10_000
 
 
 class Notifier:
@@ -34,6 +35,14 @@ class Notifier:
         """`config` is the app's Settings. `smtp` is an SmtpMailer (tests pass their own)."""
         self.store = store
         self.config = config
+        if config.vapid_private_key:
+            try:  # a mistake in it stops the start, instead of every push failing later
+                load_vapid(config.vapid_private_key)
+            except Exception as exc:
+                raise ValueError(
+                    "MAILTICK_VAPID_PRIVATE_KEY is not a P-256 private key (raw or DER in"
+                    " base64url, or PEM)"
+                ) from exc
         self.pusher = pusher or Pusher(
             store, private_key=config.vapid_private_key, subject=config.push_subject
         )
@@ -83,7 +92,11 @@ class Notifier:
                 added = feed.record(self.store, hits, now, self.prefs)
             except StoreError as exc:
                 log.warning("feed not written, will retry: %s", exc)
-                self._retry = hits
+                # Bounded, so that a store down for long cannot fill the memory; the hits
+                # themselves are safe in the store, only their feed items would be missing.
+                self._retry = hits[-MAX_RETRY:]
+                if len(hits) > MAX_RETRY:
+                    log.error("dropped %d hits from the feed's retry", len(hits) - MAX_RETRY)
                 return []
         self.deliver(added)
         return added
