@@ -75,7 +75,9 @@ def _store():
 def _history(query: str = "") -> list[Message]:
     """The caller's latest sent emails (all, or those whose search text holds `query`)."""
     found, cursor = [], None
-    for _ in range(MAX_MESSAGES // PAGE * 5):  # a search may return short pages
+    # A bounded number of calls: on Firestore a search reads at most 1,000 messages a call
+    # and may return a short page, so a rare address is looked for in the latest 5,000.
+    for _ in range(MAX_MESSAGES // PAGE):
         page, cursor = _store().messages(g.account.id, PAGE, cursor, query)
         found += page
         if cursor is None or len(found) >= MAX_MESSAGES:
@@ -173,7 +175,7 @@ def overall():
     return jsonify(body)
 
 
-@bp.get("/api/v1/insights/recipients/<path:address>")
+@bp.get("/api/v1/insights/recipients/<address>")
 @authenticated
 def recipient(address: str):
     """When one recipient first opens the caller's email, and how they engage with it."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from ..addon.gmail import addresses, discovery_document, hex_id
 from ..auth import GOOGLE_TOKEN_URI
-from ..store import Message, Reply, Store
+from ..store import Message, Reply, Store, utcnow
 from .engagement import recipients
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,6 @@ def reply_checker(
     `refresh_token_of(account_id)` gives the owner's `gmail.metadata` refresh token, or None
     (then nothing is asked). `http` makes the transport (tests: googleapiclient's HttpMock).
     """
-    from ..store import utcnow
 
     def check(message: Message) -> list[Reply]:
         if not config.google_sign_in or not message.gmail_thread_id:
