@@ -18,6 +18,7 @@ from ..api import GMAIL_ID, invalid, json_body
 from ..auth import authenticated
 from ..cron import _check as check_cron  # the cron blueprint's guard: cron or admin token
 from ..errors import ApiError
+from ..notify.gmail import REPLIES, forget, grant_url, refresh_token_of
 from ..store import (
     REMINDER_CANCELLED,
     REMINDER_DUE,
@@ -31,7 +32,7 @@ from ..store import (
     utcnow,
 )
 from ..tracking import ID_PATTERN
-from . import besttime, engagement, reminders
+from . import besttime, engagement, gmail, reminders
 
 log = logging.getLogger(__name__)
 bp = Blueprint("insights", __name__)
@@ -62,10 +63,27 @@ def _bind(setup_state) -> None:
         reminders.run(store, utcnow(), check_replies=app.extensions.get("mailtick.reply_checker"))
 
     app.extensions["mailtick.background"].jobs.append((REMINDER_EVERY, job))
-    # check(message) that asks the Gmail API for replies before a reminder fires:
-    # gmail.reply_checker(store, settings, refresh_token_of) once users can grant
-    # gmail.metadata (docs/insights.md, "Replies"). None: only reported replies count.
-    app.extensions.setdefault("mailtick.reply_checker", None)
+    # Makes the Gmail API's transport for each check; None: httplib2 (tests: an HttpMock).
+    app.extensions.setdefault("mailtick.reply_checker_http", None)
+    # check(message) that asks the Gmail API for replies before a reminder fires, for the
+    # users who granted gmail.metadata (POST /api/v1/insights/gmail); for the others it asks
+    # nothing and only reported replies count. None without Google sign-in.
+    if "mailtick.reply_checker" not in app.extensions:
+        config = app.config["MAILTICK"]
+        app.extensions["mailtick.reply_checker"] = (
+            _gmail_checker(app, store, config) if config.google_sign_in else None
+        )
+
+
+def _gmail_checker(app, store, config):
+    def token_of(account_id: str) -> str | None:
+        return refresh_token_of(store, config, account_id, REPLIES)
+
+    def transport():
+        make = app.extensions.get("mailtick.reply_checker_http")
+        return make() if make else None
+
+    return gmail.reply_checker(store, config, token_of, http=transport)
 
 
 def _store():
@@ -312,6 +330,57 @@ def report_reply(message_id: str):
 def list_replies(message_id: str):
     message = _sent_message(message_id)
     return jsonify(replies=[_reply_json(r) for r in _store().replies(g.account.id, message.id)])
+
+
+# Reply detection through Gmail: the user's grant of gmail.metadata.
+
+
+def _gmail_status() -> dict:
+    config = current_app.config["MAILTICK"]
+    granted = bool(_store().credential(g.account.id, REPLIES.credential))
+    return {
+        "available": config.google_sign_in,
+        "granted": granted,
+        # What the reminder job will do: the grant is kept and still decrypts.
+        "on": config.google_sign_in
+        and granted
+        and refresh_token_of(_store(), config, g.account.id, REPLIES) is not None,
+        "scope": gmail.SCOPE,
+    }
+
+
+@bp.get("/api/v1/insights/gmail")
+@authenticated
+def gmail_status():
+    """Whether replies are looked for in the caller's Gmail (they granted gmail.metadata)."""
+    return jsonify(_gmail_status())
+
+
+@bp.post("/api/v1/insights/gmail")
+@authenticated
+def gmail_grant():
+    """A one-time link (10 minutes) that asks Google to let Mailtick see who wrote in the
+    user's Gmail threads (gmail.metadata); open it in a browser tab."""
+    config = current_app.config["MAILTICK"]
+    if not config.google_sign_in:
+        raise ApiError(
+            503,
+            "gmail_off",
+            "Reply detection through Gmail needs Google sign-in on this server"
+            " (MAILTICK_GOOGLE_CLIENT_ID and MAILTICK_GOOGLE_CLIENT_SECRET, with the"
+            " gmail.metadata scope on the consent screen).",
+        )
+    response = jsonify(url=grant_url(config, g.account, REPLIES))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.delete("/api/v1/insights/gmail")
+@authenticated
+def gmail_forget():
+    """Forget the gmail.metadata grant: only replies the extension reports count again."""
+    forget(_store(), g.account.id, REPLIES)
+    return "", 204
 
 
 # Reminders.

@@ -234,7 +234,66 @@ def _body(schema: dict) -> dict:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+UNAVAILABLE = {"503": _json(_ref("Error"), "Not configured on this server; the message says how.")}
+
 PATHS = {
+    "/insights/gmail": {
+        "get": {
+            "summary": "Whether replies are looked for in the user's Gmail (gmail.metadata)",
+            "security": BEARER,
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["available", "granted", "on", "scope"],
+                        "properties": {
+                            "available": {
+                                "type": "boolean",
+                                "description": "Google sign-in is configured on this server.",
+                            },
+                            "granted": {
+                                "type": "boolean",
+                                "description": "The user granted gmail.metadata; it is kept.",
+                            },
+                            "on": {
+                                "type": "boolean",
+                                "description": "The reminder job asks Gmail for this user's"
+                                " replies: available, granted, and the kept grant readable.",
+                            },
+                            "scope": {"type": "string"},
+                        },
+                    },
+                    "Status",
+                ),
+                "401": ERRORS["401"],
+            },
+        },
+        "post": {
+            "summary": "A one-time link (10 min) to let Mailtick find replies in the user's Gmail",
+            "description": "Open the URL in a browser tab: Google asks for the gmail.metadata"
+            " scope only (senders and dates, never bodies), for the Google account of the"
+            " user's own address.",
+            "security": BEARER,
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": {"url": {"type": "string", "format": "uri"}},
+                    },
+                    "The link",
+                ),
+                "401": ERRORS["401"],
+                **UNAVAILABLE,
+            },
+        },
+        "delete": {
+            "summary": "Forget the gmail.metadata grant",
+            "security": BEARER,
+            "responses": {"204": {"description": "Forgotten"}, "401": ERRORS["401"]},
+        },
+    },
     "/insights/overall": {
         "get": {
             "summary": "When the user's email is first opened, by hour of week",

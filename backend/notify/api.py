@@ -8,7 +8,7 @@ from ..auth import authenticated
 from ..errors import ApiError
 from ..store import utcnow
 from . import feed
-from .gmail import CREDENTIAL, grant_url
+from .gmail import SEND, forget, grant_url
 from .push import check_subscription
 
 bp = Blueprint("notify_api", __name__, url_prefix="/api/v1")
@@ -132,7 +132,7 @@ def status():
         email={
             "smtp": _notifier().smtp is not None,
             "gmail_available": config.google_sign_in,
-            "gmail_granted": bool(store.credential(g.account.id, CREDENTIAL)),
+            "gmail_granted": bool(store.credential(g.account.id, SEND.credential)),
         },
     )
 
@@ -150,7 +150,7 @@ def gmail_grant():
             "Sending from Gmail needs Google sign-in on this server"
             " (MAILTICK_GOOGLE_CLIENT_ID and MAILTICK_GOOGLE_CLIENT_SECRET).",
         )
-    response = jsonify(url=grant_url(config, g.account))
+    response = jsonify(url=grant_url(config, g.account, SEND))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -159,5 +159,5 @@ def gmail_grant():
 @authenticated
 def gmail_forget():
     """Forget the Gmail grant; emails go through SMTP again, if it is configured."""
-    _store().put_credential(g.account.id, CREDENTIAL, None)
+    forget(_store(), g.account.id, SEND)
     return "", 204
