@@ -63,7 +63,7 @@ def test_one_status_call_per_render_and_idempotent_marks(browser):
     title = row(page, OPENED_THREAD).locator(".mailtick-check").get_attribute("title")
     assert title.startswith("Opened once"), title
     assert row(page, UNTRACKED_THREAD).locator(".mailtick-check").count() == 0
-    time.sleep(1)
+    page.wait_for_timeout(1000)  # not time.sleep: Playwright reports requests only while called
     assert len(calls) == 1, calls
     assert {OPENED_THREAD, TRACKED_THREAD, UNTRACKED_THREAD} <= set(calls[0]["gmail_ids"])
 
@@ -79,7 +79,7 @@ def test_one_status_call_per_render_and_idempotent_marks(browser):
         }"""
     )
     row(page, OPENED_THREAD).locator(".mailtick-check").wait_for()
-    time.sleep(0.5)
+    page.wait_for_timeout(500)
     assert page.locator("tr.zA .mailtick-check").count() == 2
     assert len(calls) == 1, "re-applying marks to rebuilt rows must not ask the server again"
 
@@ -88,7 +88,7 @@ def test_one_status_call_per_render_and_idempotent_marks(browser):
     page.wait_for_function("() => !document.querySelector('tr.zA')")
     page.evaluate("() => { location.hash = '#sent'; }")
     row(page, OPENED_THREAD).locator(".mailtick-check[data-mailtick-state=opened]").wait_for()
-    time.sleep(1)
+    page.wait_for_timeout(1000)
     assert len(calls) == 2, calls
 
 
