@@ -4,6 +4,7 @@
 import { api } from './sw-api.js';
 import { syncPixelGuard } from './sw-pixel-guard.js';
 import { enqueue, flush, pending } from './sw-queue.js';
+import { selfViews } from './sw-self-views.js';
 import { getSettings, serverBase, setSettings } from './sw-settings.js';
 
 const GMAIL_ORIGIN = 'https://mail.google.com';
@@ -42,6 +43,13 @@ const forContent = {
       await syncPixelGuard();
     }
     return { ok: true, message: { id, pixel_url, click_base } };
+  },
+
+  /** The sender's Gmail shows these tracked messages now (see sw-self-views.js). */
+  async selfView(message) {
+    const ids = [...new Set((message.ids || []).filter((x) => typeof x === 'string' && ID.test(x)))];
+    if (ids.length === 0) return { ok: true, mine: [], others: [] };
+    return selfViews(ids);
   },
 
   async complete(message, sender) {

@@ -1,7 +1,10 @@
 // The sender's own browser must not count as an open. Gmail loads images in a compose window
-// directly from their origin, so the pixel inserted at send time would be fetched from the
-// sender's machine. A session rule blocks image requests from Gmail to any Mailtick pixel URL;
-// recipients (and Gmail's image proxy, which fetches server-side) are unaffected.
+// (and may show a just-sent message) directly from their origin, so the pixel inserted at send
+// time would be fetched from the sender's machine. A session rule blocks image requests from
+// Gmail to any Mailtick pixel URL; recipients (and Gmail's image proxy, which fetches
+// server-side) are unaffected. A rule cannot see Gmail's proxied form
+// (`ciN.googleusercontent.com/meips/<opaque>#<pixel url>`): the fragment is never part of a
+// request and the opaque part is Google's. features/self-view.js handles that form.
 
 import { getSettings, serverBase } from './sw-settings.js';
 

@@ -4,9 +4,11 @@
 
 import * as composeTracking from '../features/compose-tracking.js';
 import * as checkmarks from '../features/checkmarks.js';
+import * as selfView from '../features/self-view.js';
 import { extensionAlive } from '../lib/runtime.js';
 
-const FEATURES = [composeTracking, checkmarks];
+// self-view first: its observer must be watching before Gmail draws any message.
+const FEATURES = [selfView, composeTracking, checkmarks];
 
 function run(feature, signal) {
   try {

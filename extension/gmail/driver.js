@@ -31,6 +31,9 @@ export const SELECTORS = Object.freeze({
   messageHeader: 'h3.iw',
 });
 
+// Our own attribute on an image whose load Mailtick is holding back (its src moved here).
+const HELD = 'data-mailtick-src';
+
 const COMPOSE_KINDS = ['to', 'cc', 'bcc'];
 
 /** The compose windows currently in the page. */
@@ -152,7 +155,9 @@ export function conversationMessages(root = document) {
       messageId:
         normalizeLegacyId(el.getAttribute('data-legacy-message-id')) ||
         parseMessageId(el.getAttribute('data-message-id')),
-      imageSources: body ? [...body.querySelectorAll('img[src]')].map((i) => i.getAttribute('src')) : [],
+      imageSources: body
+        ? [...body.querySelectorAll(`img[src], img[${HELD}]`)].map((i) => i.getAttribute(HELD) || i.getAttribute('src'))
+        : [],
     };
   });
 }
@@ -161,3 +166,72 @@ export function conversationMessages(root = document) {
 export function messageCheckSlot(message) {
   return message.querySelector(SELECTORS.messageDateCell) || message.querySelector(SELECTORS.messageHeader);
 }
+
+/**
+ * Where an image sits, if it is one the sender's own Gmail would load on its behalf: 'message'
+ * for the body of a displayed conversation message, 'quote' for quoted earlier mail inside a
+ * compose body. Null for anything else (avatars, Gmail's own icons, the compose's own text).
+ */
+export function imagePlace(img) {
+  if (img.closest(SELECTORS.messageBody) && img.closest(SELECTORS.conversationMessage)) return 'message';
+  if (img.closest(SELECTORS.composeBody) && img.closest(SELECTORS.quote)) return 'quote';
+  return null;
+}
+
+/**
+ * Call `onImages([{img, src, place}])` synchronously, from a MutationObserver, for every image
+ * that appears in a displayed message or a compose's quoted text, or whose src changes there;
+ * once at the start for those already in the page. Called as early as the DOM allows: before
+ * the images are painted, though Chromium may already have asked for some of them.
+ */
+export function watchDisplayedImages(onImages, signal) {
+  const collect = (imgs) => {
+    const found = [];
+    for (const img of imgs) {
+      const src = img.getAttribute('src');
+      if (!src) continue;
+      const place = imagePlace(img);
+      if (place) found.push({ img, src, place });
+    }
+    if (found.length) onImages(found);
+  };
+  collect(document.querySelectorAll('img[src]'));
+  const observer = new MutationObserver((records) => {
+    const imgs = new Set();
+    for (const r of records) {
+      if (r.type === 'attributes') {
+        if (r.target.localName === 'img') imgs.add(r.target);
+        continue;
+      }
+      for (const n of r.addedNodes) {
+        if (n.nodeType !== 1) continue;
+        if (n.localName === 'img') imgs.add(n);
+        else if (n.firstElementChild) for (const i of n.getElementsByTagName('img')) imgs.add(i);
+      }
+    }
+    collect(imgs);
+  });
+  observer.observe(document.documentElement, { childList: true, subtree: true, attributes: true, attributeFilter: ['src'] });
+  signal.addEventListener('abort', () => observer.disconnect(), { once: true });
+}
+
+/** Keep an image from loading: its src is kept aside in our own attribute. */
+export function holdImage(img) {
+  const src = img.getAttribute('src');
+  if (src) img.setAttribute(HELD, src);
+  img.removeAttribute('src');
+  img.removeAttribute('srcset');
+}
+
+/** Let a held image load after all (it was not the sender's own message). */
+export function releaseImage(img) {
+  const src = img.getAttribute(HELD);
+  img.removeAttribute(HELD);
+  if (src) img.setAttribute('src', src);
+}
+
+/** The images Mailtick holds, with the src each would load. */
+export function heldImages(root = document) {
+  return [...root.querySelectorAll(`img[${HELD}]`)].map((img) => ({ img, src: img.getAttribute(HELD) }));
+}
+

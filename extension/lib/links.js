@@ -62,16 +62,24 @@ export function parseTrackedUrl(href, bases) {
 }
 
 /**
+ * The URL an image really shows: for Gmail's image proxy
+ * (`https://ciN.googleusercontent.com/meips/...#<original>`, older `/proxy/...#<original>`) the
+ * original after the `#`; any other src as it is.
+ */
+export function originalImageUrl(src) {
+  if (typeof src !== 'string') return '';
+  const original = src.trim();
+  const pm = /^https:\/\/[a-z0-9-]+\.googleusercontent\.com\/(?:meips|proxy)\/[^#]*#(.+)$/i.exec(original);
+  return pm ? pm[1] : original;
+}
+
+/**
  * The tracking id of a Mailtick pixel, whether its src is the pixel URL itself or Gmail's image
- * proxy in front of it (`https://ciN.googleusercontent.com/meips/...#<original>`, older
- * `/proxy/...#<original>`): the original URL is the fragment. Null for any other image.
+ * proxy in front of it. Null for any other image.
  */
 export function pixelIdFromSrc(src, bases) {
   if (typeof src !== 'string' || !src) return null;
-  let original = src.trim();
-  const proxied = /^https:\/\/[a-z0-9-]+\.googleusercontent\.com\/(?:meips|proxy)\/[^#]*#(.+)$/i;
-  const pm = proxied.exec(original);
-  if (pm) original = pm[1];
+  const original = originalImageUrl(src);
   for (const raw of bases || []) {
     const base = normalizeBase(raw);
     if (!base) continue;
@@ -81,6 +89,15 @@ export function pixelIdFromSrc(src, bases) {
     if (m) return m[1];
   }
   return null;
+}
+
+/**
+ * True for an image shaped like a Mailtick pixel from any server (`.../p/<id>.gif`, direct or
+ * behind Gmail's proxy). Used before the worker has said which servers are ours, to hold such
+ * images back for the moment it takes to ask.
+ */
+export function looksLikePixel(src) {
+  return new RegExp(`^https?://[^/?#]+(?:/[^?#]*)?/p/${TRACKING_ID}\\.gif(?:[?#].*)?$`).test(originalImageUrl(src));
 }
 
 /**

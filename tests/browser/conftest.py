@@ -155,8 +155,9 @@ def browser(playwright_driver, fake_gmail, live_server, request, ui_lang):
             "--no-first-run",
             "--disable-quic",
             "--ignore-certificate-errors",
+            # The fixture server plays Gmail and (as ciN.googleusercontent.com) its image proxy.
             f"--host-resolver-rules=MAP mail.google.com 127.0.0.1:{fake_gmail.port},"
-            " MAP *.googleusercontent.com ~NOTFOUND",
+            f" MAP *.googleusercontent.com 127.0.0.1:{fake_gmail.port}",
         ],
     )
     fake_gmail.reset()

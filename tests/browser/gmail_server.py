@@ -2,21 +2,26 @@
 
 It serves the fixture pages under tests/fixtures/gmail/ and imitates the one Gmail endpoint the
 extension cares about: the send request, POST /sync/u/N/i/s, whose answer names the new message
-(`msg-f:<decimal>`) and thread (`thread-f:<decimal>`).
+(`msg-f:<decimal>`) and thread (`thread-f:<decimal>`). As `https://ciN.googleusercontent.com` it
+also stands in for Gmail's image proxy: `/meips/<opaque>=s0-d-e1-ft` fetches the original image
+with the proxy's user agent (the fixture puts the original URL, base64url, in `<opaque>`).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
 import mimetypes
+import re
 import secrets
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,6 +29,10 @@ from cryptography.x509.oid import NameOID
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gmail"
 XSSI_PREFIX = ")]}'\n"
+GMAIL_PROXY_UA = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
+PROXY_PATH = re.compile(r"^/meips/ADKq_Nb(?P<opaque>[A-Za-z0-9_-]+)=s0-d-e1-ft$")
 
 # Older sent mail, never tracked: rows that must stay without check marks.
 SEEDED = [
@@ -64,7 +73,11 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("mail.google.com"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("mail.google.com"),
+                    x509.DNSName("*.googleusercontent.com"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
             ),
             critical=False,
         )
@@ -83,12 +96,14 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 class FakeGmail:
-    """The fixture server; `sends` holds every send request body Gmail's page posted."""
+    """The fixture server; `sends` holds every send request body Gmail's page posted, and
+    `proxy_fetches` every original URL the stand-in image proxy fetched."""
 
     def __init__(self, directory: Path):
         self.lock = threading.Lock()
         self.sends: list[dict] = []
         self.sent: list[dict] = []
+        self.proxy_fetches: list[str] = []
         cert, key = self_signed_cert(directory)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
@@ -109,6 +124,33 @@ class FakeGmail:
         with self.lock:
             self.sends.clear()
             self.sent.clear()
+            self.proxy_fetches.clear()
+
+    def add_sent(self, subject: str, to: list[str], html: str, thread: str, msg: str | None = None):
+        """Show a message in the Sent list and its conversation, as if sent earlier."""
+        entry = {
+            "thread": thread,
+            "msg": msg or thread,
+            "subject": subject,
+            "to": to,
+            "html": html,
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        with self.lock:
+            self.sent.insert(0, entry)
+        return entry
+
+    def proxy_fetch(self, opaque: str) -> tuple[int, bytes, str]:
+        original = base64.urlsafe_b64decode(opaque + "=" * (-len(opaque) % 4)).decode()
+        if not original.startswith(("http://", "https://")):
+            return 400, b"not an image URL", "text/plain"
+        with self.lock:
+            self.proxy_fetches.append(original)
+        try:
+            r = requests.get(original, headers={"User-Agent": GMAIL_PROXY_UA}, timeout=10)
+        except requests.RequestException:
+            return 502, b"", "text/plain"
+        return r.status_code, r.content, r.headers.get("Content-Type", "image/gif")
 
     def record_send(self, payload) -> dict:
         message = payload[0][0][2][0][0]
@@ -150,6 +192,12 @@ class FakeGmail:
 
             def do_GET(self):  # noqa: N802
                 path = self.path.split("?")[0].split("#")[0]
+                host = (self.headers.get("Host") or "").split(":")[0]
+                if host.endswith(".googleusercontent.com"):
+                    m = PROXY_PATH.match(path)
+                    if not m:
+                        return self._reply(404, b"not found", "text/plain")
+                    return self._reply(*gmail.proxy_fetch(m["opaque"]))
                 if path in ("/mail/u/0/", "/mail/u/0"):
                     return self._file("mail.html")
                 if path == "/favicon.ico":

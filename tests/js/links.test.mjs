@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import {
   baseOfPixelUrl,
   isTrackableHref,
+  looksLikePixel,
   normalizeBase,
+  originalImageUrl,
   parseTrackedUrl,
   pixelAttributes,
   pixelIdFromSrc,
@@ -106,4 +108,21 @@ test('the pixel is 1x1, has empty alt text and takes no room', () => {
   assert.equal(a.height, '1');
   assert.match(a.style, /opacity:0/);
   assert.match(a.style, /margin:0 0 -1px 0/, 'the negative margin gives back its 1px of height');
+});
+
+test('the image behind Gmail\'s proxy is the part after #', () => {
+  const pixel = `${BASE}/p/${ID}.gif`;
+  assert.equal(originalImageUrl(`https://ci3.googleusercontent.com/meips/ADKq_Nb7x0=s0-d-e1-ft#${pixel}`), pixel);
+  assert.equal(originalImageUrl(pixel), pixel);
+  assert.equal(originalImageUrl(`https://evil.example/meips/x#${pixel}`), `https://evil.example/meips/x#${pixel}`);
+});
+
+test('before the servers are known, anything shaped like a pixel is held', () => {
+  const proxied = (u) => `https://ci3.googleusercontent.com/meips/AB=s0-d-e1-ft#${u}`;
+  for (const yes of [`${BASE}/p/${ID}.gif`, proxied(`${BASE}/p/${ID}.gif`), `http://127.0.0.1:8080/mt/p/${ID}.gif`]) {
+    assert.equal(looksLikePixel(yes), true, yes);
+  }
+  for (const no of [`${BASE}/p/short.gif`, proxied('https://cdn.example/logo.png'), `${BASE}/img/${ID}.gif`, `data:image/gif;base64,R0lGOD`, '']) {
+    assert.equal(looksLikePixel(no), false, no);
+  }
 });
