@@ -3,8 +3,10 @@
 
 import { api } from './sw-api.js';
 import { syncPixelGuard } from './sw-pixel-guard.js';
+import { cachedPrivacy, loadPrivacy, refreshPrivacy, savePrivacy } from './sw-privacy.js';
 import { enqueue, flush, pending } from './sw-queue.js';
 import { selfViews } from './sw-self-views.js';
+import { publicSettings } from './lib/privacy.js';
 import { getSettings, serverBase, setSettings } from './sw-settings.js';
 
 const GMAIL_ORIGIN = 'https://mail.google.com';
@@ -22,19 +24,28 @@ function fromExtensionPage(sender) {
 const forContent = {
   async contentConfig() {
     const s = await getSettings();
+    // The cached privacy settings now; a newer copy, if the server has one, follows as a
+    // 'privacy' message to the tab.
+    if (s.token) refreshPrivacy().catch(() => {});
     return {
       ok: true,
       signedIn: Boolean(s.token),
       trackByDefault: s.trackByDefault,
       refreshSeconds: s.refreshSeconds,
       bases: [...new Set([serverBase(s.server), ...s.knownBases].filter(Boolean))],
+      privacy: publicSettings(await cachedPrivacy()),
     };
   },
 
   async reserve() {
     const s = await getSettings();
     if (!s.token) return { ok: false, error: { kind: 'config', message: 'not signed in' } };
-    const answer = await api('/api/v1/messages', { method: 'POST', body: {} });
+    // Each compose gets the privacy settings as they are on the server when it opens (a change
+    // made in another browser applies from the next compose on); no wait is added.
+    const [answer, privacy] = await Promise.all([
+      api('/api/v1/messages', { method: 'POST', body: {} }),
+      refreshPrivacy({ force: true }),
+    ]);
     if (!answer.ok) return answer;
     const { id, pixel_url, click_base } = answer.data;
     const base = pixel_url.replace(/\/p\/[^/]+\.gif$/, '');
@@ -42,7 +53,7 @@ const forContent = {
       await setSettings({ knownBases: [...s.knownBases, base].slice(-5) });
       await syncPixelGuard();
     }
-    return { ok: true, message: { id, pixel_url, click_base } };
+    return { ok: true, message: { id, pixel_url, click_base }, privacy };
   },
 
   /** The sender's Gmail shows these tracked messages now (see sw-self-views.js). */
@@ -105,6 +116,18 @@ const forPages = {
 
   async queue() {
     return { ok: true, queue: await pending() };
+  },
+
+  async getPrivacy() {
+    return loadPrivacy();
+  },
+
+  async setPrivacy(message) {
+    const changes = {};
+    const c = message.changes || {};
+    if (Array.isArray(c.never_track) && c.never_track.every((e) => typeof e === 'string')) changes.never_track = c.never_track;
+    if (typeof c.skip_eea === 'boolean') changes.skip_eea = c.skip_eea;
+    return savePrivacy(changes);
   },
 };
 

@@ -3,6 +3,7 @@
 
 import { handle } from './sw-handlers.js';
 import { syncPixelGuard } from './sw-pixel-guard.js';
+import { forgetPrivacy } from './sw-privacy.js';
 import { ALARM, flush } from './sw-queue.js';
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
@@ -17,6 +18,8 @@ chrome.alarms.onAlarm.addListener((alarm) => {
 chrome.storage.onChanged.addListener((changes, area) => {
   // However the server changed (options page, another window), guard its pixel URLs.
   if (area === 'local' && (changes.server || changes.knownBases)) syncPixelGuard();
+  // Privacy settings are the account's: another account (or none) must not inherit them.
+  if (area === 'local' && (changes.token || changes.server)) forgetPrivacy();
 });
 
 chrome.runtime.onInstalled.addListener(() => {

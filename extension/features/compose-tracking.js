@@ -2,12 +2,14 @@
 // a toggle in its toolbar. When the compose is sent, by any route, prepare its body
 // synchronously in a capture-phase handler, before Gmail's own handler reads it: pixel first,
 // own links tracked, old Mailtick pixels in quoted text removed. Nothing here waits on the
-// network at send time; without a ready id the email goes out untracked.
+// network at send time; without a ready id the email goes out untracked. So does an email to
+// anyone the user's privacy settings exclude (lib/privacy.js, settings cached by the worker).
 
 import * as gmail from '../gmail/driver.js';
 import { parseSendResponse } from '../gmail/ids.js';
 import { chromeTranslator } from '../lib/i18n.js';
 import { baseOfPixelUrl, pixelAttributes, pixelIdFromSrc, planLinkRewrites } from '../lib/links.js';
+import { allRecipients, firstExcluded, publicSettings } from '../lib/privacy.js';
 import { ask } from '../lib/runtime.js';
 
 export const name = 'compose-tracking';
@@ -21,13 +23,28 @@ export async function init(signal) {
   if (signal.aborted) return;
   const trackByDefault = config.ok ? config.trackByDefault !== false : true;
   let bases = config.ok ? config.bases : [];
+  // Privacy settings as last cached by the worker; updated with every reservation and whenever
+  // the worker hears of a change. Read synchronously at send time.
+  let privacy = publicSettings(config.ok ? config.privacy : null);
   const states = new WeakMap();
+  const live = new Set(); // states of composes still open, to re-render on new settings
   const announced = new Set();
+
+  function checkPrivacy(state) {
+    state.excluded = firstExcluded(allRecipients(gmail.composeRecipients(state.compose)), privacy);
+    return state.excluded;
+  }
 
   function render(state) {
     const el = state.toggle;
     if (!el) return;
-    const shown = state.sentUntracked ? 'sent-untracked' : !state.enabled ? 'off' : state.phase;
+    const shown = state.sentUntracked
+      ? 'sent-untracked'
+      : !state.enabled
+        ? 'off'
+        : state.excluded
+          ? 'privacy'
+          : state.phase;
     el.dataset.mailtickState = shown;
     el.setAttribute('aria-pressed', String(state.enabled));
     const label = {
@@ -36,6 +53,7 @@ export async function init(signal) {
       off: t('toggleOff'),
       unavailable: state.reason === 'auth' || state.reason === 'config' ? t('toggleSignIn') : t('toggleUnavailable'),
       'sent-untracked': t('toggleSentUntracked'),
+      privacy: t('togglePrivacy', [state.excluded]),
     }[shown];
     el.querySelector('.mailtick-toggle-label').textContent = label;
     el.title = label;
@@ -69,6 +87,7 @@ export async function init(signal) {
     if (answer.ok) {
       state.reservation = answer.message;
       state.phase = 'ready';
+      if (answer.privacy) updatePrivacy(answer.privacy);
       const base = baseOfPixelUrl(answer.message.pixel_url);
       if (base && !bases.includes(base)) bases = [...bases, base];
     } else {
@@ -98,10 +117,17 @@ export async function init(signal) {
 
   function setup(compose) {
     if (states.has(compose) || signal.aborted) return;
-    const state = { compose, enabled: trackByDefault, phase: 'reserving', reservation: null, links: [], sent: false, tries: 0 };
+    const state = { compose, enabled: trackByDefault, phase: 'reserving', reservation: null, links: [], sent: false, tries: 0, excluded: null };
     states.set(compose, state);
+    live.add(state);
     state.toggle = makeToggle(state);
     gmail.mountInToolbar(compose, state.toggle);
+    checkPrivacy(state);
+    gmail.watchRecipients(compose, () => {
+      if (state.sent) return;
+      const before = state.excluded;
+      if (checkPrivacy(state) !== before) render(state);
+    }, signal);
     const existing = adoptExistingPixel(compose);
     if (existing) {
       state.reservation = existing;
@@ -117,7 +143,9 @@ export async function init(signal) {
     const state = states.get(compose);
     const body = gmail.composeBody(compose);
     if (!body) return;
-    const res = state.enabled && state.phase === 'ready' ? state.reservation : null;
+    // One excluded recipient keeps the whole email untracked: one pixel cannot tell them apart.
+    const excluded = state.enabled ? checkPrivacy(state) : null;
+    const res = state.enabled && state.phase === 'ready' && !excluded ? state.reservation : null;
 
     // Old Mailtick pixels (a quoted tracked message, or a stray copy) never ride along.
     for (const img of [...body.querySelectorAll('img[src]')]) {
@@ -125,7 +153,9 @@ export async function init(signal) {
       if (id && !(res && id === res.id && !gmail.isQuoted(img))) img.remove();
     }
     if (!res) {
-      state.sentUntracked = state.enabled;
+      // With an excluded recipient the toggle keeps saying why; otherwise it says "sent
+      // without tracking" (no id was ready).
+      state.sentUntracked = state.enabled && !excluded;
       render(state);
       return;
     }
@@ -195,6 +225,23 @@ export async function init(signal) {
       console.warn('[mailtick] could not read the sent message ids', err);
     }
   }
+
+  function updatePrivacy(settings) {
+    privacy = publicSettings(settings);
+    for (const state of live) {
+      if (!state.compose.isConnected) live.delete(state);
+      else if (!state.sent) {
+        checkPrivacy(state);
+        render(state);
+      }
+    }
+  }
+
+  const onMessage = (message) => {
+    if (message && message.type === 'privacy') updatePrivacy(message.privacy);
+  };
+  chrome.runtime.onMessage.addListener(onMessage);
+  signal.addEventListener('abort', () => chrome.runtime.onMessage.removeListener(onMessage), { once: true });
 
   gmail.watchComposes(setup, signal);
   // Capture phase on window: runs before Gmail's own handlers on the button or the compose.

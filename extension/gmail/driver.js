@@ -14,7 +14,9 @@ export const SELECTORS = Object.freeze({
   replySubject: 'input[name=subject]',
   draftId: 'input[name=draft]',
   recipientField: (kind) => `.anm[name=${kind}]`,
+  recipientFields: '.anm[name]',
   recipientChip: '[role=option][data-hovercard-id]',
+  recipientInput: 'input[type=text]',
   // Send, and Send & Archive (`.Uo`); the `[aria-haspopup=true]` sibling opens schedule-send.
   sendButton: '.IZ .Up div > div[role=button]:not(.Uo):not([aria-haspopup=true])',
   sendAndArchiveButton: '.IZ .Up div > div[role=button].Uo',
@@ -80,13 +82,19 @@ export function composeSubject(compose) {
   return input ? input.value : '';
 }
 
-/** The addresses in the To, Cc and Bcc fields (from the chips, not the suggestion list). */
+/**
+ * The addresses in the To, Cc and Bcc fields: the chips, and addresses still being typed (Gmail
+ * turns those into chips only when the field loses focus, which a send does after our handler
+ * ran). Never the suggestion list.
+ */
 export function composeRecipients(compose) {
   const out = {};
   for (const kind of COMPOSE_KINDS) {
     const field = compose.querySelector(SELECTORS.recipientField(kind));
-    const chips = field ? field.querySelectorAll(SELECTORS.recipientChip) : [];
-    out[kind] = [...new Set([...chips].map((c) => c.getAttribute('data-hovercard-id').trim()).filter(Boolean))];
+    const chips = field ? [...field.querySelectorAll(SELECTORS.recipientChip)] : [];
+    const typed = field ? [...field.querySelectorAll(SELECTORS.recipientInput)].flatMap((i) => i.value.split(/[\s,;]+/)) : [];
+    const addresses = [...chips.map((c) => c.getAttribute('data-hovercard-id')), ...typed.filter((a) => a.includes('@'))];
+    out[kind] = [...new Set(addresses.map((a) => a.trim()).filter(Boolean))];
   }
   return out;
 }
@@ -235,3 +243,25 @@ export function heldImages(root = document) {
   return [...root.querySelectorAll(`img[${HELD}]`)].map((img) => ({ img, src: img.getAttribute(HELD) }));
 }
 
+/**
+ * Call `onChange()` (at most once per task) whenever the recipients of a compose may have
+ * changed: Gmail adds and removes chips as the sender types, pastes or deletes addresses.
+ */
+export function watchRecipients(compose, onChange, signal) {
+  let queued = false;
+  const later = () => {
+    if (queued) return;
+    queued = true;
+    setTimeout(() => {
+      queued = false;
+      if (!signal.aborted) onChange();
+    }, 0);
+  };
+  const inFields = (node) => Boolean(node && node.closest && node.closest(SELECTORS.recipientFields));
+  const observer = new MutationObserver((records) => {
+    if (records.some((r) => inFields(r.target))) later();
+  });
+  observer.observe(compose, { childList: true, subtree: true });
+  compose.addEventListener('input', (e) => inFields(e.target) && later(), { signal });
+  signal.addEventListener('abort', () => observer.disconnect(), { once: true });
+}

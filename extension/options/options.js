@@ -1,8 +1,10 @@
 // Server address, sign-in (Google through launchWebAuthFlow when the server offers it, or a
-// pasted token), tracking default, and a connection check in plain words. The token is written
-// to extension storage here and read only by the service worker.
+// pasted token), tracking default, privacy settings (kept on the server: GET/PATCH
+// /api/v1/settings through the worker), and a connection check in plain words. The token is
+// written to extension storage here and read only by the service worker.
 
 import { chromeTranslator, localizePage } from '../lib/i18n.js';
+import { parseNeverTrack } from '../lib/privacy.js';
 import { ask } from '../lib/runtime.js';
 import { DEFAULTS, getSettings, serverBase, setSettings } from '../sw-settings.js';
 
@@ -53,8 +55,10 @@ async function check() {
   $('sign-out').hidden = !s.token;
   if (answer.ok) {
     if (answer.me.email !== s.email) await setSettings({ email: answer.me.email });
+    loadPrivacy();
     return say(t('connOk', [answer.me.email, s.server]), 'ok');
   }
+  privacyConnected(false);
   const e = answer.error || {};
   if (answer.step === 'server') {
     if (e.kind === 'config') return say(t('connBadUrl'), 'error');
@@ -117,6 +121,53 @@ $('google-sign-in').addEventListener('click', act(async () => {
   check();
 }));
 
+// ---- privacy -------------------------------------------------------------------------------
+
+const neverTrack = $('never-track');
+const skipEea = $('skip-eea');
+const privacyStatus = $('privacy-status');
+let privacyTurn = 0;
+
+function privacySay(text, state) {
+  privacyStatus.textContent = text;
+  privacyStatus.dataset.state = state;
+}
+
+function privacyConnected(connected) {
+  for (const el of [neverTrack, skipEea, $('save-privacy')]) el.disabled = !connected;
+  if (!connected) privacySay(t('privacyNotConnected'), 'unknown');
+}
+
+function showPrivacy(settings) {
+  neverTrack.value = settings.never_track.join('\n');
+  skipEea.checked = settings.skip_eea;
+}
+
+async function loadPrivacy() {
+  const mine = ++privacyTurn;
+  const answer = await ask({ type: 'getPrivacy' });
+  if (mine !== privacyTurn) return; // a save started meanwhile: its answer is newer
+  if (!answer.ok) {
+    privacyConnected(answer.error && answer.error.kind !== 'auth' && answer.error.kind !== 'config');
+    return privacySay(t('privacyError', [answer.error.message || answer.error.code || '']), 'error');
+  }
+  privacyConnected(true);
+  showPrivacy(answer.settings);
+  privacySay('', 'unknown');
+}
+
+$('save-privacy').addEventListener('click', async () => {
+  const { entries, invalid } = parseNeverTrack(neverTrack.value);
+  if (invalid.length) return privacySay(t('privacyInvalid', [invalid.join(', ')]), 'error');
+  const mine = ++privacyTurn;
+  privacySay(t('privacySaving'), 'unknown');
+  const answer = await ask({ type: 'setPrivacy', changes: { never_track: entries, skip_eea: skipEea.checked } });
+  if (mine !== privacyTurn) return;
+  if (!answer.ok) return privacySay(t('privacyError', [answer.error.message || answer.error.code || '']), 'error');
+  showPrivacy(answer.settings);
+  privacySay(t('privacySaved'), 'ok');
+});
+
 $('track-default').addEventListener('change', (e) => setSettings({ trackByDefault: e.target.checked }));
 $('check').addEventListener('click', act(check));
 
@@ -124,5 +175,6 @@ $('check').addEventListener('click', act(check));
   const s = await getSettings();
   serverInput.value = s.server || DEFAULTS.server;
   $('track-default').checked = s.trackByDefault;
+  privacyConnected(false);
   check();
 })();

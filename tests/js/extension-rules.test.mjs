@@ -47,8 +47,8 @@ test('every message used by the extension exists in English and Hindi, with the 
 test('the content-script message tables are in the locales too', () => {
   // toggle labels are looked up through a table; the scan above sees them as t('...') calls.
   const compose = read('features/compose-tracking.js');
-  for (const key of ['toggleReserving', 'toggleOn', 'toggleOff', 'toggleUnavailable', 'toggleSignIn', 'toggleSentUntracked']) {
-    assert.match(compose, new RegExp(`t\\('${key}'\\)`));
+  for (const key of ['toggleReserving', 'toggleOn', 'toggleOff', 'toggleUnavailable', 'toggleSignIn', 'toggleSentUntracked', 'togglePrivacy']) {
+    assert.match(compose, new RegExp(`t\\('${key}'[,)]`));
   }
 });
 
