@@ -118,6 +118,13 @@ const forPages = {
     return { ok: true, queue: await pending() };
   },
 
+  /** One message with its events, for the popup. */
+  async detail(message) {
+    if (!ID.test(message.id || '')) return { ok: false, error: { kind: 'internal', message: 'bad id' } };
+    const answer = await api(`/api/v1/messages/${encodeURIComponent(message.id)}`);
+    return answer.ok ? { ok: true, message: answer.data } : answer;
+  },
+
   async getPrivacy() {
     return loadPrivacy();
   },

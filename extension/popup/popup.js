@@ -1,10 +1,12 @@
 // The tracking history. Every server-provided string is put on the page with textContent: a
-// subject such as `<img src=x onerror=alert(1)>` shows as text.
+// subject such as `<img src=x onerror=alert(1)>` shows as text. Hovering a row, or expanding it,
+// shows its events (each open and click, with what the server judged it to be) from
+// GET /api/v1/messages/{id}, asked for only then and once per popup.
 
 import { gmailUrlFor } from '../gmail/urls.js';
 import { chromeTranslator, localizePage, uiLanguage } from '../lib/i18n.js';
 import { ask } from '../lib/runtime.js';
-import { checkKind, relativeTime, statusTitle } from '../lib/status-text.js';
+import { checkKind, describeEvent, eventLine, openState, relativeTime, statusTitle } from '../lib/status-text.js';
 
 const PAGE = 50;
 const t = chromeTranslator();
@@ -14,6 +16,8 @@ const more = document.getElementById('more');
 const notice = document.getElementById('notice');
 const search = document.getElementById('search');
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const HOVER_MS = 300;
+const details = new Map(); // id -> Promise of the detail answer
 
 let cursor = null;
 let query = '';
@@ -40,12 +44,62 @@ function el(tag, className, text) {
   return node;
 }
 
+function loadDetail(id) {
+  if (!details.has(id)) {
+    const answer = ask({ type: 'detail', id }).then((a) => {
+      if (!a.ok) details.delete(id); // try again next time
+      return a;
+    });
+    details.set(id, answer);
+  }
+  return details.get(id);
+}
+
+function eventItem(event, now) {
+  const d = describeEvent(event, { t, now, locale });
+  const li = el('li', 'event');
+  li.dataset.class = event.class;
+  li.dataset.counted = String(Boolean(event.counted));
+  li.append(el('span', 'event-what', d.what), el('span', 'event-class', d.cls));
+  if (d.who) li.append(el('span', 'event-who', d.who));
+  if (d.when) {
+    const time = el('time', 'event-when', d.when);
+    time.dateTime = event.at;
+    li.append(time);
+  }
+  return li;
+}
+
+/** Fill a row's events: its expanded list and its hover text. */
+async function showEvents(li, message, button) {
+  const list = li.querySelector('.events');
+  if (li.dataset.events === 'loaded' || li.dataset.events === 'loading') return;
+  li.dataset.events = 'loading';
+  if (!list.hidden && !list.childElementCount) list.append(el('li', 'event-note', t('popupLoading')));
+  const answer = await loadDetail(message.id);
+  if (!answer.ok) {
+    li.dataset.events = '';
+    list.replaceChildren(el('li', 'event-note', explain(answer.error)));
+    return;
+  }
+  const now = Date.now();
+  // Newest first, like the history.
+  const events = [...(answer.message.events || [])].reverse();
+  list.replaceChildren(...(events.length ? events.map((e) => eventItem(e, now)) : [el('li', 'event-note', t('popupNoEvents'))]));
+  const lines = events.length ? events.map((e) => eventLine(e, { t, now, locale })) : [t('popupNoEvents')];
+  button.title = [message.subject || t('popupNoSubject'), '', ...lines].join('\n');
+  li.dataset.events = 'loaded';
+}
+
 function rowFor(message, now) {
   const li = el('li');
   li.dataset.id = message.id;
+  const line = el('div', 'line');
   const button = el('button', 'row');
   button.type = 'button';
   const kind = checkKind(message);
+  const state = openState(message);
+  li.dataset.state = state || 'none';
   const mark = el('span', 'mark');
   mark.dataset.state = kind || 'none';
   mark.append(checkIcon());
@@ -61,7 +115,27 @@ function rowFor(message, now) {
   button.title = message.subject || '';
   button.append(subjectLine, recipients, meta);
   button.addEventListener('click', () => chrome.tabs.create({ url: gmailUrlFor(message) }));
-  li.append(button);
+
+  const expand = el('button', 'expand');
+  expand.type = 'button';
+  expand.setAttribute('aria-expanded', 'false');
+  expand.setAttribute('aria-label', t('popupDetails'));
+  expand.title = t('popupDetails');
+  const events = el('ul', 'events');
+  events.hidden = true;
+  expand.addEventListener('click', () => {
+    const open = events.hidden;
+    events.hidden = !open;
+    expand.setAttribute('aria-expanded', String(open));
+    if (open) showEvents(li, message, button);
+  });
+  let hover = 0;
+  li.addEventListener('mouseenter', () => {
+    hover = setTimeout(() => showEvents(li, message, button), HOVER_MS);
+  });
+  li.addEventListener('mouseleave', () => clearTimeout(hover));
+  line.append(button, expand);
+  li.append(line, events);
   return li;
 }
 

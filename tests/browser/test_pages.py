@@ -6,6 +6,7 @@ import socket
 import time
 
 from .conftest import api
+from .gmail_server import GMAIL_PROXY_UA
 from .test_checkmarks import wait_until_opened
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -72,13 +73,13 @@ def test_popup_history_is_escaped_paged_searchable_and_opens_gmail(browser):
     popup.wait_for_function("() => document.querySelectorAll('#list li').length === 1")
     assert rows.first.locator(".subject-text").inner_text() == "Weekly report 007"
     with browser.context.expect_page() as opened:
-        rows.first.locator("button").click()
+        rows.first.locator("button.row").click()
     assert opened.value.url.startswith("https://mail.google.com/mail/u/0/#search/")
 
     popup.fill("#search", "")
     rows.nth(49).wait_for()
     with browser.context.expect_page() as opened:
-        rows.first.locator("button").click()
+        rows.first.locator("button.row").click()
     assert opened.value.url == "https://mail.google.com/mail/u/0/#all/18c2f0a1b2c3d4e5"
     assert dialogs == []
 
@@ -139,3 +140,92 @@ def test_options_connect_check_and_default(browser):
     gmail = browser.open_gmail()
     gmail.click("#compose-button")
     gmail.locator(".mailtick-toggle[data-mailtick-state=off]").wait_for()
+
+
+APPLE_MPP_UA = "Mozilla/5.0"
+
+
+def tracked(server, token: str, subject: str, thread: str | None = None) -> dict:
+    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
+    body = {
+        "subject": subject,
+        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
+        "links": [],
+        "sent_at": "2026-11-20T10:00:00Z",
+    }
+    if thread:
+        body.update(gmail_message_id=thread, gmail_thread_id=thread)
+    assert api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body).ok
+    return reserved
+
+
+def test_popup_and_marks_tell_readers_from_machines_and_the_sender(browser):
+    token = browser.connect()
+    server = browser.server
+    tracked(server, token, "Nothing yet")
+    prefetched = tracked(server, token, "Only Apple", thread="18c2e9f0a0b1c2d3")
+    read = tracked(server, token, "Read for real")
+    # The sender's own Gmail looked (signal, then Google's proxy), then the recipient read it
+    # twice within a minute in Thunderbird, and Apple Mail prefetched the other one.
+    sv = api(server, token, "POST", "/api/v1/messages/self-views", {"ids": [read["id"]]})
+    assert sv.status_code == 202
+    server.hit_pixel(read["pixel_url"], GMAIL_PROXY_UA)
+    server.hit_pixel(read["pixel_url"])
+    server.hit_pixel(read["pixel_url"])
+    server.hit_pixel(prefetched["pixel_url"], APPLE_MPP_UA)
+    wait_until_opened(server, token, read["id"])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        events = [
+            e
+            for m in (read, prefetched)
+            for e in api(server, token, "GET", f"/api/v1/messages/{m['id']}").json()["events"]
+        ]
+        if len(events) == 4 and all(e["class"] != "pending" for e in events):
+            break
+        time.sleep(0.25)
+    assert sorted(e["class"] for e in events) == ["apple_mpp", "duplicate", "human", "self"]
+
+    popup = browser.new_page()
+    popup.goto(browser.url("popup/popup.html"))
+    rows = popup.locator("#list > li")
+    rows.nth(2).wait_for()
+    by_subject = {
+        rows.nth(i).locator(".subject-text").inner_text(): rows.nth(i) for i in range(rows.count())
+    }
+    meta = {s: r.locator(".meta").inner_text() for s, r in by_subject.items()}
+    assert meta["Read for real"].startswith("Opened once"), meta
+    assert meta["Only Apple"].startswith("Probably opened (machine prefetch)"), meta
+    assert meta["Nothing yet"].startswith("Tracked, not opened yet"), meta
+    assert by_subject["Read for real"].locator(".mark svg").count() == 2
+    assert by_subject["Only Apple"].locator(".mark[data-state=tracked] svg").count() == 1
+
+    # Expanding a row lists its events, newest first, each with what it was.
+    row = by_subject["Read for real"]
+    row.locator(".expand").click()
+    assert row.locator(".expand").get_attribute("aria-expanded") == "true"
+    items = row.locator(".events .event")
+    items.nth(2).wait_for()
+    assert items.locator(".event-class").all_inner_texts() == ["Repeat", "Read", "You"]
+    assert items.nth(1).locator(".event-who").inner_text() == "Thunderbird 128 · computer (Linux)"
+    assert items.nth(1).get_attribute("data-counted") == "true"
+    assert items.nth(2).get_attribute("data-counted") == "false"
+    row.locator(".expand").click()
+    assert row.locator(".events").is_hidden()
+
+    # Hovering shows them too, as the row's tooltip.
+    apple = by_subject["Only Apple"]
+    apple.hover()
+    popup.wait_for_function(
+        "() => [...document.querySelectorAll('#list > li .row')]"
+        ".some(b => b.title.includes('Apple Mail prefetch'))"
+    )
+    assert "Opened · Apple Mail prefetch" in apple.locator(".row").get_attribute("title")
+    assert popup.locator("#list > li[data-state=machine]").count() == 1
+
+    # In Gmail, the prefetched message keeps one grey check that says why.
+    gmail = browser.open_gmail()
+    mark = gmail.locator("tr.zA:has([data-legacy-thread-id='18c2e9f0a0b1c2d3']) .mailtick-check")
+    mark.and_(gmail.locator("[data-mailtick-state=tracked]")).wait_for()
+    assert mark.get_attribute("title") == "Probably opened (machine prefetch)"
+    assert mark.locator("svg").count() == 1
