@@ -16,7 +16,7 @@ export const SELECTORS = Object.freeze({
   recipientField: (kind) => `.anm[name=${kind}]`,
   recipientFields: '.anm[name]',
   recipientChip: '[role=option][data-hovercard-id]',
-  recipientInput: 'input[type=text]',
+  recipientInput: 'input:not([type=hidden])',
   // Send, and Send & Archive (`.Uo`); the `[aria-haspopup=true]` sibling opens schedule-send.
   sendButton: '.IZ .Up div > div[role=button]:not(.Uo):not([aria-haspopup=true])',
   sendAndArchiveButton: '.IZ .Up div > div[role=button].Uo',
