@@ -127,6 +127,9 @@ const neverTrack = $('never-track');
 const skipEea = $('skip-eea');
 const privacyStatus = $('privacy-status');
 let privacyTurn = 0;
+let edited = false; // unsaved changes on screen: a later load must not overwrite them
+neverTrack.addEventListener('input', () => { edited = true; });
+skipEea.addEventListener('change', () => { edited = true; });
 
 function privacySay(text, state) {
   privacyStatus.textContent = text;
@@ -141,6 +144,7 @@ function privacyConnected(connected) {
 function showPrivacy(settings) {
   neverTrack.value = settings.never_track.join('\n');
   skipEea.checked = settings.skip_eea;
+  edited = false;
 }
 
 async function loadPrivacy() {
@@ -152,7 +156,7 @@ async function loadPrivacy() {
     return privacySay(t('privacyError', [answer.error.message || answer.error.code || '']), 'error');
   }
   privacyConnected(true);
-  showPrivacy(answer.settings);
+  if (!edited) showPrivacy(answer.settings);
   privacySay('', 'unknown');
 }
 
