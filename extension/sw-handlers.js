@@ -6,6 +6,7 @@ import { syncPixelGuard } from './sw-pixel-guard.js';
 import { cachedPrivacy, loadPrivacy, refreshPrivacy, savePrivacy } from './sw-privacy.js';
 import { enqueue, flush, pending } from './sw-queue.js';
 import { selfViews } from './sw-self-views.js';
+import { notifyPageHandlers } from './sw-notify-pages.js';
 import { publicSettings } from './lib/privacy.js';
 import { getSettings, serverBase, setSettings } from './sw-settings.js';
 
@@ -87,6 +88,7 @@ const forContent = {
 
 const forPages = {
   ...forContent,
+  ...notifyPageHandlers,
 
   async history(message) {
     const params = new URLSearchParams({ limit: String(message.limit || 50) });

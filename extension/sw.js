@@ -5,6 +5,9 @@ import { handle } from './sw-handlers.js';
 import { syncPixelGuard } from './sw-pixel-guard.js';
 import { forgetPrivacy } from './sw-privacy.js';
 import { ALARM, flush } from './sw-queue.js';
+import './sw-notify.js'; // notifications, badge, click -> Gmail
+import './sw-feed.js'; // the catch-up alarm over GET /api/v1/events
+import './sw-push.js'; // Web Push subscription and the push listener
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   handle(message, sender).then(sendResponse);
