@@ -194,3 +194,6 @@ document.getElementById('open-options').addEventListener('click', () => chrome.r
   }
   load(false);
 })();
+
+// Opening the popup is seeing the activity the badge counted (sw-notify.js): clear it.
+ask({ type: 'notificationsSeen' });
