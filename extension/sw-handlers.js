@@ -2,6 +2,7 @@
 // Content scripts get only what the Gmail page needs; nothing they receive carries the token.
 
 import { api } from './sw-api.js';
+import { insightsForContent, insightsForPages } from './sw-insights.js';
 import { syncPixelGuard } from './sw-pixel-guard.js';
 import { cachedPrivacy, loadPrivacy, refreshPrivacy, savePrivacy } from './sw-privacy.js';
 import { enqueue, flush, pending } from './sw-queue.js';
@@ -23,6 +24,8 @@ function fromExtensionPage(sender) {
 }
 
 const forContent = {
+  ...insightsForContent,
+
   async contentConfig() {
     const s = await getSettings();
     // The cached privacy settings now; a newer copy, if the server has one, follows as a
@@ -88,6 +91,7 @@ const forContent = {
 
 const forPages = {
   ...forContent,
+  ...insightsForPages,
   ...notifyPageHandlers,
 
   async history(message) {

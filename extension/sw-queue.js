@@ -1,6 +1,8 @@
-// Completions (subject, recipients, links, sent time, Gmail ids) waiting to reach the server.
-// Kept in chrome.storage.local so they survive the worker being stopped and the browser being
-// restarted; flushed at once, then by a chrome.alarms alarm until the server acknowledges.
+// Completions (subject, recipients, links, sent time, Gmail ids) waiting to reach the server,
+// and the follow-up reminder chosen in the compose (PUT .../reminder, after the completion that
+// makes the message sent). Kept in chrome.storage.local so they survive the worker being stopped
+// and the browser being restarted; flushed at once, then by a chrome.alarms alarm until the
+// server acknowledges.
 
 import { api } from './sw-api.js';
 import { getSettings } from './sw-settings.js';
@@ -20,12 +22,16 @@ async function readQueue() {
   return (await chrome.storage.local.get(KEY))[KEY] || {};
 }
 
-/** Add fields to the completion of message `id` (later fields win) and try to send it. */
-export async function enqueue(id, fields, tabId = null) {
+/**
+ * Add fields to the completion of message `id` (later fields win) and try to send it. `reminder`
+ * ({due_at} or {after_days}) is put once the completion is acknowledged.
+ */
+export async function enqueue(id, fields, tabId = null, { reminder } = {}) {
   await locked(async () => {
     const queue = await readQueue();
     const entry = queue[id] || { fields: {}, rev: 0, tries: 0, tabId: null };
     for (const [k, v] of Object.entries(fields)) if (v !== undefined) entry.fields[k] = v;
+    if (reminder) entry.reminder = reminder;
     entry.rev += 1;
     if (tabId !== null) entry.tabId = tabId;
     queue[id] = entry;
@@ -52,7 +58,14 @@ export async function flush() {
   const queue = await readQueue();
   const done = [];
   for (const [id, entry] of Object.entries(queue)) {
-    const answer = await api(`/api/v1/messages/${encodeURIComponent(id)}`, { method: 'PATCH', body: entry.fields });
+    const path = `/api/v1/messages/${encodeURIComponent(id)}`;
+    let answer = Object.keys(entry.fields).length
+      ? await api(path, { method: 'PATCH', body: entry.fields })
+      : { ok: true, status: 200, data: null };
+    if (answer.ok && entry.reminder) {
+      answer = await api(`${path}/reminder`, { method: 'PUT', body: entry.reminder });
+      // 409 already_replied, or a time no longer in the future: nothing to retry.
+    }
     // 404: the server does not know this id (expired, deleted, another account): nothing to retry.
     if (answer.ok || answer.error.kind === 'notfound' || (answer.status >= 400 && answer.status < 500 && answer.error.kind === 'http')) {
       done.push({ id, rev: entry.rev, ok: answer.ok });

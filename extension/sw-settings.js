@@ -10,6 +10,7 @@ export const DEFAULTS = Object.freeze({
   knownBases: [], // where tracking is served, learnt from pixel_url (may differ from `server`)
   retryMinutes: 0.5, // completion retry period (Chrome fires alarms at most every 30 s)
   refreshSeconds: 60, // how often open check marks are refreshed
+  reminderPollMinutes: 5, // how often due follow-up reminders are asked for (sw-insights.js)
 });
 
 export async function getSettings() {

@@ -8,6 +8,7 @@ import { ALARM, flush } from './sw-queue.js';
 import './sw-notify.js'; // notifications, badge, click -> Gmail
 import './sw-feed.js'; // the catch-up alarm over GET /api/v1/events
 import './sw-push.js'; // Web Push subscription and the push listener
+import './sw-insights.js'; // best-time cache, reminders alarm and `reminder:` notifications, replies
 
 chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   handle(message, sender).then(sendResponse);

@@ -4,11 +4,13 @@
 
 import * as composeTracking from '../features/compose-tracking.js';
 import * as checkmarks from '../features/checkmarks.js';
+import * as insightsCompose from '../features/insights-compose.js';
+import * as replyDetect from '../features/reply-detect.js';
 import * as selfView from '../features/self-view.js';
 import { extensionAlive } from '../lib/runtime.js';
 
 // self-view first: its observer must be watching before Gmail draws any message.
-const FEATURES = [selfView, composeTracking, checkmarks];
+const FEATURES = [selfView, composeTracking, checkmarks, insightsCompose, replyDetect];
 
 function run(feature, signal) {
   try {

@@ -190,6 +190,9 @@ export async function init(signal) {
     if (key === state.completed) return;
     state.completed = key;
     ask({ type: 'complete', id: res.id, fields: { ...fields, sent_at: new Date().toISOString() } });
+    // After the completion is asked for: features acting on a tracked send (the follow-up
+    // reminder of insights-compose.js) queue behind it. Not bubbling: Gmail never sees it.
+    compose.dispatchEvent(new CustomEvent('mailtick:tracked', { detail: { id: res.id } }));
   }
 
   function onIntent(event) {

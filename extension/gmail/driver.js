@@ -20,6 +20,8 @@ export const SELECTORS = Object.freeze({
   // Send, and Send & Archive (`.Uo`); the `[aria-haspopup=true]` sibling opens schedule-send.
   sendButton: '.IZ .Up div > div[role=button]:not(.Uo):not([aria-haspopup=true])',
   sendAndArchiveButton: '.IZ .Up div > div[role=button].Uo',
+  scheduleSendButton: '.IZ .Up div > div[role=button][aria-haspopup=true]',
+  toolbar: '.IZ',
   toolbarRow: '.IZ .btC',
   toolbarSendCell: 'td.Up',
   quote: '.gmail_quote, .gmail_extra',
@@ -31,6 +33,9 @@ export const SELECTORS = Object.freeze({
   messageBody: 'div.ii.gt div.a3s',
   messageDateCell: '.gH',
   messageHeader: 'h3.iw',
+  messageSender: 'h3.iw span.gD[email]',
+  messageDate: '.gH span[title]',
+  threadHeader: 'h2.hP[data-legacy-thread-id], h2.hP[data-thread-perm-id]',
 });
 
 // Our own attribute on an image whose load Mailtick is holding back (its src moved here).
@@ -264,4 +269,71 @@ export function watchRecipients(compose, onChange, signal) {
   observer.observe(compose, { childList: true, subtree: true });
   compose.addEventListener('input', (e) => inFields(e.target) && later(), { signal });
   signal.addEventListener('abort', () => observer.disconnect(), { once: true });
+}
+
+/** Gmail's own schedule-send opener of a compose (the menu beside Send), or null. */
+export function scheduleSendButton(compose) {
+  return compose.querySelector(SELECTORS.scheduleSendButton);
+}
+
+/** Open Gmail's schedule-send menu as a click would. True if the button was there. */
+export function openScheduleSend(compose) {
+  const button = scheduleSendButton(compose);
+  if (!button) return false;
+  for (const type of ['mousedown', 'mouseup', 'click']) {
+    button.dispatchEvent(new MouseEvent(type, { bubbles: true, cancelable: true, view: window, button: 0 }));
+  }
+  return true;
+}
+
+/** Put a quiet line into a compose window, just above its bottom toolbar. */
+export function mountAboveToolbar(compose, el) {
+  const toolbar = compose.querySelector(SELECTORS.toolbar);
+  if (!toolbar || !toolbar.parentNode) return false;
+  toolbar.before(el);
+  return true;
+}
+
+/** The hex thread id of the open conversation, or null. */
+export function conversationThreadId(root = document) {
+  const header = root.querySelector(SELECTORS.threadHeader);
+  if (!header) return null;
+  return normalizeLegacyId(header.getAttribute('data-legacy-thread-id')) || parseThreadId(header.getAttribute('data-thread-perm-id'));
+}
+
+/**
+ * The messages of the open conversation with their senders: {messageId (hex, null for one
+ * just sent), from (lower case), at (ISO from the date's title when it parses, else null)}.
+ */
+export function conversationSenders(root = document) {
+  return conversationMessages(root).map(({ el, messageId }) => {
+    const sender = el.querySelector(SELECTORS.messageSender);
+    const date = el.querySelector(SELECTORS.messageDate);
+    const parsed = date ? Date.parse(date.getAttribute('title')) : NaN;
+    return {
+      el,
+      messageId,
+      from: sender ? (sender.getAttribute('email') || '').trim().toLowerCase() : '',
+      at: Number.isFinite(parsed) ? new Date(parsed).toISOString() : null,
+    };
+  });
+}
+
+/** Call `onChange()` (debounced) when the conversation view's messages may have changed. */
+export function watchConversation(onChange, signal, delayMs = 200) {
+  let timer = 0;
+  const later = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => !signal.aborted && onChange(), delayMs);
+  };
+  const observer = new MutationObserver((records) => {
+    for (const r of records) {
+      for (const n of r.addedNodes) {
+        if (n.nodeType === 1 && (n.matches(SELECTORS.conversationMessage) || n.querySelector(SELECTORS.conversationMessage))) return later();
+      }
+    }
+  });
+  observer.observe(document.documentElement, { childList: true, subtree: true });
+  signal.addEventListener('abort', () => { observer.disconnect(); clearTimeout(timer); }, { once: true });
+  later();
 }
