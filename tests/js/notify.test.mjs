@@ -130,3 +130,13 @@ test('badge text', () => {
   assert.equal(badgeText(7), '7');
   assert.equal(badgeText(100), '99+');
 });
+
+test('every $NAME$ in a message is one of its placeholders (Chrome refuses to load the extension otherwise)', () => {
+  for (const lang of ['en', 'hi']) {
+    for (const [key, entry] of Object.entries(messages(lang))) {
+      for (const [, name] of entry.message.matchAll(/\$([A-Za-z0-9_@]+)\$/g)) {
+        assert.ok(entry.placeholders && entry.placeholders[name.toLowerCase()], `${lang} ${key} uses $${name}$ without a placeholder`);
+      }
+    }
+  }
+});
