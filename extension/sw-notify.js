@@ -27,29 +27,34 @@ export function locked(fn) {
 export async function deliver(events) {
   return locked(async () => {
     const stored = await chrome.storage.local.get([SEEN, UNSEEN, TARGETS]);
-    const { fresh, seen } = unseen(events, stored[SEEN] || []);
+    // A truncated push carries no words: it must not count as delivered (the feed brings it).
+    const complete = events.filter((e) => e && e.kind && e.at);
+    const { fresh, seen } = unseen(complete, stored[SEEN] || []);
     if (fresh.length === 0) return [];
     const targets = stored[TARGETS] || {};
     const count = (stored[UNSEEN] || 0) + fresh.length;
-    // Remember first: a crash after showing must not show them again.
+    const t = chromeTranslator();
+    const locale = uiLanguage();
+    const shown = [];
     for (const event of fresh) {
       const id = notificationId(event);
+      const words = notificationText(event, { t, locale });
       delete targets[id]; // re-insert: the newest stay when trimming
-      targets[id] = targetUrl(event);
+      // What the notification says and where it leads, for its click (and to be inspected).
+      targets[id] = { url: targetUrl(event), title: words.title, message: words.message, notify: event.notify === true };
+      shown.push({ id, event, words });
     }
     const keys = Object.keys(targets);
     for (const old of keys.slice(0, Math.max(0, keys.length - TARGET_LIMIT))) delete targets[old];
+    // Remember first: a worker stopped after showing must not show them again.
     await chrome.storage.local.set({ [SEEN]: seen, [UNSEEN]: count, [TARGETS]: targets });
     await setBadge(count);
-    for (const event of fresh) await show(event);
+    for (const { id, event, words } of shown) await show(id, event, words);
     return fresh.map((e) => e.id);
   });
 }
 
-async function show(event) {
-  if (!event.kind || !event.at) return; // a truncated push: the feed brings the whole item
-  const t = chromeTranslator();
-  const words = notificationText(event, { t, locale: uiLanguage() });
+async function show(id, event, words) {
   const options = {
     type: 'basic',
     iconUrl: chrome.runtime.getURL(ICON),
@@ -58,7 +63,6 @@ async function show(event) {
     contextMessage: words.contextMessage,
     eventTime: Date.parse(event.at) || Date.now(),
   };
-  const id = notificationId(event);
   try {
     if (event.notify === true) {
       await chrome.notifications.create(id, { ...options, priority: 2, silent: false });
@@ -100,8 +104,8 @@ export async function restoreBadge() {
 
 chrome.notifications.onClicked.addListener((id) => {
   (async () => {
-    const url = ((await chrome.storage.local.get(TARGETS))[TARGETS] || {})[id];
-    if (url) await chrome.tabs.create({ url });
+    const target = ((await chrome.storage.local.get(TARGETS))[TARGETS] || {})[id];
+    if (target && target.url) await chrome.tabs.create({ url: target.url });
     await chrome.notifications.clear(id);
   })().catch((err) => console.warn('[mailtick] notification click', err));
 });
