@@ -1,0 +1,166 @@
+"""Toolbar notifications: a recipient's open becomes a chrome.notifications entry and a badge,
+once, whether it came by push or by the feed catch-up, and across a stopped worker."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .conftest import api
+
+THREAD = "18c2f0a1b2c3d4e0"
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Thunderbird/{}"
+
+
+def until(what: str, probe, timeout: float = 10, every: float = 0.2):
+    """Poll `probe` until it returns something truthy; fail saying `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
+
+
+def tracked(server, token: str, subject: str) -> dict:
+    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
+    body = {
+        "subject": subject,
+        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
+        "links": [],
+        "sent_at": "2026-11-20T10:00:00Z",  # long ago: no open is the sender's own
+        "gmail_message_id": THREAD,
+        "gmail_thread_id": THREAD,
+    }
+    assert api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body).ok
+    return reserved
+
+
+def server_feed(server, token: str, after: str) -> list[dict]:
+    answer = api(server, token, "GET", f"/api/v1/events?after={after}&limit=200")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["events"]
+
+
+def badge(browser) -> str:
+    return browser.worker.evaluate("chrome.action.getBadgeText({})")
+
+
+def shown_ids(browser) -> list[str]:
+    return sorted(browser.worker.evaluate("chrome.notifications.getAll().then(Object.keys)"))
+
+
+def start(browser, **extra) -> tuple[str, str]:
+    """Connect, and wait for the worker's first catch-up to set the feed's starting point."""
+    token = browser.connect(**extra)
+    state = until("the first cursor", lambda: browser.storage("feedState"))
+    return token, state["cursor"]
+
+
+def test_a_pushed_open_notifies_once_and_the_feed_does_not_repeat_it(browser, live_server):
+    token, cursor = start(browser, feedMinutes=30)  # only the push may show it at first
+    message = tracked(live_server, token, "Proposal <b>Q4</b>")
+    live_server.hit_pixel(message["pixel_url"], UA.format("128.0"))
+    (event,) = until("the open in the server's feed", lambda: server_feed(live_server, token, cursor))
+    assert event["kind"] == "opened" and event["notify"] is True
+    assert browser.storage("notifySeen") is None, "the feed must not have run yet"
+
+    # Exercise the worker's real `push` listener with the payload the server would push.
+    browser.worker.evaluate(
+        """payload => {
+            self.__created = [];
+            const create = chrome.notifications.create;
+            chrome.notifications.create = (...args) => { self.__created.push(args); return create(...args); };
+            self.dispatchEvent(new PushEvent('push', {data: JSON.stringify(payload)}));
+        }""",
+        {"v": 1, "type": "activity", "event": {**event, "recipients_more": 0}, "truncated": False},
+    )
+    key = event["collapse_key"]
+    until("the notification", lambda: key in shown_ids(browser))
+    created = browser.worker.evaluate("self.__created")
+    assert len(created) == 1
+    notification_id, options = created[0]
+    assert notification_id == key
+    assert options["title"] == "carol@example.com opened “Proposal <b>Q4</b>”"
+    assert options["message"].startswith("at ")
+    assert options["iconUrl"].endswith("/icons/128.png")
+    assert badge(browser) == "1"
+    target = browser.storage("notifyTargets")[key]
+    assert target["url"] == f"https://mail.google.com/mail/u/0/#all/{THREAD}"
+
+    # The same item by push again, then by the feed: nothing new.
+    browser.worker.evaluate(
+        "payload => self.dispatchEvent(new PushEvent('push', {data: JSON.stringify(payload)}))",
+        {"v": 1, "type": "activity", "event": event, "truncated": False},
+    )
+    browser.settings(feedMinutes=0.05)  # the catch-up runs now, then every 3 s
+    until("the feed to pass the open", lambda: browser.storage("feedState")["cursor"] != cursor)
+    time.sleep(1)
+    assert browser.storage("notifySeen") == [event["id"]]
+    assert browser.worker.evaluate("self.__created.length") == 1
+    assert badge(browser) == "1"
+
+    # A cursor past the end of the feed (the server's data was restored): start again, repeat nothing.
+    ahead = json.dumps({"v": 1, "seq": 10**9}, separators=(",", ":")).encode()
+    import base64
+
+    bogus = base64.urlsafe_b64encode(ahead).decode().rstrip("=")
+    browser.settings(feedState={"cursor": bogus})
+    until("a valid cursor again", lambda: browser.storage("feedState")["cursor"] != bogus)
+    assert api(live_server, token, "GET", f"/api/v1/events?after={browser.storage('feedState')['cursor']}").ok
+    assert browser.storage("notifySeen") == [event["id"]]
+    assert badge(browser) == "1"
+
+    # Opening the popup clears the badge.
+    popup = browser.new_page()
+    popup.goto(browser.url("popup/popup.html"))
+    until("the badge to clear", lambda: badge(browser) == "")
+    assert browser.storage("notifyUnseen") == 0
+
+
+def test_catch_up_after_a_stopped_worker_delivers_exactly_the_missed_opens(browser, live_server):
+    token, cursor = start(browser, feedMinutes=0.05)
+    message = tracked(live_server, token, "Offer")
+    live_server.hit_pixel(message["pixel_url"], UA.format("128.0"))
+    events = until("the open in the server's feed", lambda: server_feed(live_server, token, cursor))
+    key = events[0]["collapse_key"]
+    until("the notification from the feed", lambda: key in shown_ids(browser), timeout=15)
+    target = browser.storage("notifyTargets")[key]
+    assert target["title"] == "carol@example.com opened “Offer”"
+    assert target["message"].startswith("at ")
+    assert badge(browser) == "1"
+
+    # Stop the worker as a developer would (Playwright's debugger would keep it alive).
+    internals = browser.new_page()
+    internals.goto("chrome://serviceworker-internals/")
+    worker = internals.locator(".serviceworker-registration", has_text=browser.extension_id)
+    worker.locator("[data-command=stop]").click()
+    worker.get_by_text("Running Status: STOPPED").wait_for()
+
+    # Two more readers (other user agents: not duplicates) open it meanwhile.
+    live_server.hit_pixel(message["pixel_url"], UA.format("129.0"))
+    live_server.hit_pixel(message["pixel_url"], UA.format("130.0"))
+    events = until(
+        "three items in the server's feed",
+        lambda: (e := server_feed(live_server, token, cursor)) and len(e) == 3 and e,
+    )
+    assert [e["kind"] for e in events] == ["opened", "reopened", "reopened"]
+    assert {e["collapse_key"] for e in events} == {key}
+
+    # Only the alarm can wake the worker now.
+    def running():
+        internals.reload()
+        return worker.get_by_text("Running Status: RUNNING").count() > 0
+
+    until("the alarm to restart the worker", running, timeout=15, every=0.5)
+    browser.refresh_worker()
+    until("the badge to count the missed opens", lambda: badge(browser) == "3")
+    target = browser.storage("notifyTargets")[key]
+    assert target["message"].startswith("Opened again, 3 times today (last at ")
+    assert key in shown_ids(browser), "the notification is updated in place, not replaced by another"
+    assert shown_ids(browser) == [key]
+    time.sleep(4)  # more alarms: still nothing twice
+    assert browser.storage("notifySeen") == [e["id"] for e in events]
+    assert badge(browser) == "3"
