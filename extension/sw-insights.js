@@ -17,6 +17,7 @@ const REPORTED_KEY = 'repliesReported';
 const REPORTED_MAX = 1000;
 const NOTIFIED_KEY = 'remindersNotified';
 const NOTE_PREFIX = 'reminder:';
+const CLOCK_SLACK_MS = 2 * 60000;
 const ID = /^[A-Za-z0-9_-]{16,128}$/;
 const HEX = /^[0-9a-f]{1,16}$/;
 const ADDRESS = /^[^\s@/]{1,200}@[^\s@/]{1,200}$/;
@@ -100,10 +101,12 @@ export async function reportReplies({ threadId, messages }) {
       if (m.gmail_message_id === detail.data.gmail_message_id) continue;
       if (!recipients.has(m.from.toLowerCase())) continue;
       const at = Number.isFinite(Date.parse(m.at)) ? Date.parse(m.at) : Date.now();
-      if (at < sentAt) continue; // an earlier message of the thread, not a reply to this one
+      // Gmail shows times to the minute (or less): only a clearly earlier message is not a reply.
+      if (at < sentAt - CLOCK_SLACK_MS) continue;
+      const when = Math.min(Math.max(at, sentAt), Date.now());
       const answer = await api(`/api/v1/messages/${encodeURIComponent(s.id)}/replies`, {
         method: 'POST',
-        body: { from: m.from.toLowerCase(), at: new Date(Math.min(at, Date.now())).toISOString(), gmail_message_id: m.gmail_message_id },
+        body: { from: m.from.toLowerCase(), at: new Date(when).toISOString(), gmail_message_id: m.gmail_message_id },
       });
       if (answer.ok && answer.data.created) reported += 1;
       if (!answer.ok && answer.error.kind === 'network') return answer; // try again next view

@@ -140,6 +140,21 @@ class FakeGmail:
             self.sent.insert(0, entry)
         return entry
 
+    def add_reply(self, thread: str, sender: str, html: str, msg: str | None = None) -> dict:
+        """Show a message from someone else (`sender`) in conversation `thread`, as if received."""
+        entry = {
+            "thread": thread,
+            "msg": msg or f"{secrets.randbits(60) | (0x18D << 52):x}",
+            "subject": "Re",
+            "to": [],
+            "from": sender,
+            "html": html,
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        with self.lock:
+            self.sent.insert(0, entry)
+        return entry
+
     def proxy_fetch(self, opaque: str) -> tuple[int, bytes, str]:
         original = base64.urlsafe_b64decode(opaque + "=" * (-len(opaque) % 4)).decode()
         if not original.startswith(("http://", "https://")):
