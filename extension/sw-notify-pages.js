@@ -8,6 +8,8 @@ import { catchUp } from './sw-feed.js';
 import { markSeen } from './sw-notify.js';
 import { ensurePush } from './sw-push.js';
 
+const PUSH_WAIT_MS = 3000;
+
 export const NOTIFY_FIELDS = ['notify_mode', 'quiet_hours', 'time_zone', 'email_digest', 'email_instant'];
 
 function pick(data) {
@@ -31,9 +33,11 @@ async function describe() {
 export const notifyPageHandlers = {
   /** Settings, server status and this browser's push state, for the options page. */
   async getNotifications() {
-    // Opening the page is a good moment to retry push and to catch up.
-    await ensurePush().catch(() => {});
+    // Opening the page is a good moment to retry push and to catch up; the page waits for
+    // push a moment at most (a browser without a push service may never answer).
+    const push = ensurePush().catch(() => {});
     catchUp().catch(() => {});
+    await Promise.race([push, new Promise((resolve) => setTimeout(resolve, PUSH_WAIT_MS))]);
     return describe();
   },
 

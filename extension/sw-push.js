@@ -10,6 +10,7 @@ import { deliver } from './sw-notify.js';
 
 const STATE = 'pushState'; // {endpoint, publicKey, server, registeredAt} or {error}
 const REFRESH_MS = 24 * 3600 * 1000; // tell the server again daily: it drops dead endpoints
+const SUBSCRIBE_MS = 20000;
 const RETRY_MS = 3600 * 1000; // after a failure (no push service, server down), try hourly
 
 /** base64url (no padding) to bytes, as applicationServerKey takes them. */
@@ -36,7 +37,10 @@ export async function ensurePush({ force = false } = {}) {
   const fresh = subscription && state.publicKey === publicKey && state.server === settings.server && state.endpoint === subscription.endpoint;
   if (fresh && !force && Date.now() - (state.registeredAt || 0) < REFRESH_MS) return { ok: true, endpoint: subscription.endpoint };
   try {
-    if (!subscription) subscription = await manager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) });
+    if (!subscription) {
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the push service did not answer')), SUBSCRIBE_MS));
+      subscription = await Promise.race([manager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) }), timeout]);
+    }
   } catch (err) {
     // No push service in this browser (some Chromium builds, offline): the catch-up covers it.
     await chrome.storage.local.set({ [STATE]: { error: String((err && err.message) || err), publicKey, errorAt: Date.now() } });

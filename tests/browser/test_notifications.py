@@ -164,3 +164,33 @@ def test_catch_up_after_a_stopped_worker_delivers_exactly_the_missed_opens(brows
     time.sleep(4)  # more alarms: still nothing twice
     assert browser.storage("notifySeen") == [e["id"] for e in events]
     assert badge(browser) == "3"
+
+
+def test_options_notifications_section_saves_to_the_server(browser, live_server):
+    token, _ = start(browser)
+    page = browser.new_page()
+    page.goto(browser.url("options/options.html"))
+    mode = page.locator("#notify-mode")
+    until("the section to load", lambda: mode.is_enabled(), timeout=10)
+    assert mode.input_value() == "first"
+    reach = page.locator("#notify-reach li")
+    until("what reaches the user", lambda: reach.count() >= 2)
+    assert "Chrome notifications" in reach.first.inner_text()
+
+    page.locator("#time-zone").fill("Mars/Olympus")
+    page.locator("#save-notifications").click()
+    assert "Not a time zone: Mars/Olympus" in page.locator("#notify-status").inner_text()
+
+    mode.select_option("every")
+    page.locator("#quiet").check()
+    page.locator("#quiet-start").fill("21:30")
+    page.locator("#time-zone").fill("Asia/Kolkata")
+    page.locator("#email-digest").check()
+    page.locator("#save-notifications").click()
+    page.locator("#notify-status", has_text="Saved.").wait_for()
+    saved = api(live_server, token, "GET", "/api/v1/settings").json()
+    assert saved["notify_mode"] == "every"
+    assert saved["quiet_hours"] == {"start": "21:30", "end": "07:00", "time_zone": "Asia/Kolkata"}
+    assert saved["time_zone"] == "Asia/Kolkata"
+    assert saved["email_digest"] is True and saved["email_instant"] is False
+    assert "21:30" in page.locator("#notify-reach").inner_text()
