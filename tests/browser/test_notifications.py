@@ -3,6 +3,7 @@ once, whether it came by push or by the feed catch-up, and across a stopped work
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -63,7 +64,7 @@ def test_a_pushed_open_notifies_once_and_the_feed_does_not_repeat_it(browser, li
     token, cursor = start(browser, feedMinutes=30)  # only the push may show it at first
     message = tracked(live_server, token, "Proposal <b>Q4</b>")
     live_server.hit_pixel(message["pixel_url"], UA.format("128.0"))
-    (event,) = until("the open in the server's feed", lambda: server_feed(live_server, token, cursor))
+    (event,) = until("the open in the feed", lambda: server_feed(live_server, token, cursor))
     assert event["kind"] == "opened" and event["notify"] is True
     assert browser.storage("notifySeen") is None, "the feed must not have run yet"
 
@@ -72,7 +73,10 @@ def test_a_pushed_open_notifies_once_and_the_feed_does_not_repeat_it(browser, li
         """payload => {
             self.__created = [];
             const create = chrome.notifications.create;
-            chrome.notifications.create = (...args) => { self.__created.push(args); return create(...args); };
+            chrome.notifications.create = (...args) => {
+                self.__created.push(args);
+                return create(...args);
+            };
             self.dispatchEvent(new PushEvent('push', {data: JSON.stringify(payload)}));
         }""",
         {"v": 1, "type": "activity", "event": {**event, "recipients_more": 0}, "truncated": False},
@@ -102,14 +106,13 @@ def test_a_pushed_open_notifies_once_and_the_feed_does_not_repeat_it(browser, li
     assert browser.worker.evaluate("self.__created.length") == 1
     assert badge(browser) == "1"
 
-    # A cursor past the end of the feed (the server's data was restored): start again, repeat nothing.
+    # A cursor past the feed's end (the server's data was restored): start again, repeat nothing.
     ahead = json.dumps({"v": 1, "seq": 10**9}, separators=(",", ":")).encode()
-    import base64
-
     bogus = base64.urlsafe_b64encode(ahead).decode().rstrip("=")
     browser.settings(feedState={"cursor": bogus})
     until("a valid cursor again", lambda: browser.storage("feedState")["cursor"] != bogus)
-    assert api(live_server, token, "GET", f"/api/v1/events?after={browser.storage('feedState')['cursor']}").ok
+    fresh = browser.storage("feedState")["cursor"]
+    assert api(live_server, token, "GET", f"/api/v1/events?after={fresh}").ok
     assert browser.storage("notifySeen") == [event["id"]]
     assert badge(browser) == "1"
 
@@ -159,7 +162,7 @@ def test_catch_up_after_a_stopped_worker_delivers_exactly_the_missed_opens(brows
     until("the badge to count the missed opens", lambda: badge(browser) == "3")
     target = browser.storage("notifyTargets")[key]
     assert target["message"].startswith("Opened again, 3 times today (last at ")
-    assert key in shown_ids(browser), "the notification is updated in place, not replaced by another"
+    assert key in shown_ids(browser), "updated in place, not replaced by another"
     assert shown_ids(browser) == [key]
     time.sleep(4)  # more alarms: still nothing twice
     assert browser.storage("notifySeen") == [e["id"] for e in events]
