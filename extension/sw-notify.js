@@ -105,7 +105,8 @@ export async function restoreBadge() {
 chrome.notifications.onClicked.addListener((id) => {
   (async () => {
     const target = ((await chrome.storage.local.get(TARGETS))[TARGETS] || {})[id];
-    if (target && target.url) await chrome.tabs.create({ url: target.url });
+    if (!target) return; // not ours (sw-insights.js shows reminders too)
+    if (target.url) await chrome.tabs.create({ url: target.url });
     await chrome.notifications.clear(id);
   })().catch((err) => console.warn('[mailtick] notification click', err));
 });
