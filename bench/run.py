@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+
+from backend.cli import DEFAULT_THREADS, default_workers  # noqa: E402
 
 # What Gmail's image proxy sends when a recipient opens a message, so the benchmark also
 # exercises the request headers backend/tracking.py keeps with each hit.
@@ -59,16 +63,18 @@ VOLATILE_HEADERS = {"date", "server", "connection"}
 TARGET_PIXEL_RATIO = 0.7
 TARGET_STATUS_P99_MS = 20.0
 STATUS_BATCH = 50
+CORES = os.cpu_count() or 1
 STATUS_CLIENTS = 16
 STATUS_PAGES = 8  # different sets of ids, like different pages of the Sent folder
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # Worker and thread defaults are `mailtick serve`'s own (backend/cli.py).
-    parser.add_argument("--workers", type=int, default=max(2, cores), help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    # `mailtick serve`'s own defaults, so the benchmark measures what users run.
+    parser.add_argument("--workers", type=int, default=default_workers(), help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="gunicorn threads per worker"
+    )
     parser.add_argument("--connections", type=int, default=16, help="keep-alive pixel clients")
     parser.add_argument("--rounds", type=int, default=3, help="pixel rounds per server")
     parser.add_argument("--requests", type=int, default=8000, help="timed pixel requests a round")
@@ -262,6 +268,10 @@ def pooled(reports: list[dict]) -> dict:
         "errors": sum(r["errors"] for r in reports),
         "first_errors": [e for r in reports for e in r["first_errors"]][:5],
         "server_cpu_us": None if None in cpu or not completed else sum(cpu) / completed * 1e6,
+        # The same with the work done after the rounds (storing and classifying their hits).
+        "total_cpu_us": None
+        if None in cpu or not completed or None in [r.get("drain_cpu_s", 0) for r in reports]
+        else (sum(cpu) + sum(r.get("drain_cpu_s", 0) for r in reports)) / completed * 1e6,
         "client_cpu_s": sum(r["client_cpu_s"] for r in reports),
         # Share of the machine's CPU that other processes took while this phase ran.
         "others_share": None if None in others or not sum(machine) else sum(others) / sum(machine),
@@ -317,7 +327,37 @@ def compare_pixels(bare: Server, mailtick: Server, message_id: str) -> list[str]
     return problems
 
 
-def measure_pixels(bare: Server, mailtick: Server, ids: list[str], args) -> tuple[dict, dict, int]:
+def backlog(data_dir: Path, db_path: Path) -> int:
+    """Hits Mailtick has answered but not yet stored and classified."""
+    spooled = sum(
+        1 for path in (data_dir / "spool").glob("hits-*") for line in path.open() if line.strip()
+    )
+    with sqlite3.connect(db_path, timeout=30) as db:
+        pending = db.execute("SELECT count(*) FROM hits WHERE cls = ''").fetchone()[0]
+    return spooled + pending
+
+
+def drain(mailtick: Server, data_dir: Path, db_path: Path, limit_s: float = 120.0) -> dict:
+    """Wait, with no load, until Mailtick has stored and classified every hit it answered.
+
+    Classification runs a few seconds after a hit (the settle delay), so part of a round's work
+    happens after the round. Its CPU belongs to Mailtick's cost per hit: counting it keeps the
+    comparison with the bare app honest, and keeps it out of the next phase's measurements.
+    """
+    started, cpu_before = time.monotonic(), mailtick.cpu_seconds()
+    while backlog(data_dir, db_path) and time.monotonic() - started < limit_s:
+        time.sleep(0.5)
+    cpu_after = mailtick.cpu_seconds()
+    return {
+        "drain_s": time.monotonic() - started,
+        "drain_cpu_s": None if None in (cpu_before, cpu_after) else cpu_after - cpu_before,
+        "left": backlog(data_dir, db_path),
+    }
+
+
+def measure_pixels(
+    bare: Server, mailtick: Server, ids: list[str], args, data_dir: Path, db_path: Path
+) -> tuple[dict, dict, int]:
     """Alternate rounds of pixel load; return both servers' figures and the hits answered 200."""
     requests = [PIXEL_REQUEST.format(id=message_id) for message_id in ids]
     rounds: dict[str, list[dict]] = {"bare": [], "mailtick": []}
@@ -328,12 +368,19 @@ def measure_pixels(bare: Server, mailtick: Server, ids: list[str], args) -> tupl
         for key, server in (("bare", bare), ("mailtick", mailtick)):
             report = load(server, requests, args.connections, warmup, args.requests, args)
             rounds[key].append(report)
+            extra = ""
             if key == "mailtick":  # each 200, warm-up too, is a hit Mailtick promised to keep
                 answered += report["statuses"].get("200", 0)
                 answered += report["warmup_statuses"].get("200", 0)
+                report.update(drain(mailtick, data_dir, db_path))
+                extra = (
+                    f"; then {report['drain_s']:.1f} s to store and classify the backlog"
+                    f" ({report['drain_cpu_s'] or 0:.2f} s of CPU)"
+                )
             print(
                 f"  pixel round {number + 1}, {server.name:>8}: {report['completed']} requests"
-                f" in {report['elapsed_s']:.2f} s, p99 {report['latency_ms'].get('p99', 0):.1f} ms",
+                f" in {report['elapsed_s']:.2f} s, p99 {report['latency_ms'].get('p99', 0):.1f} ms"
+                f"{extra}",
                 flush=True,
             )
     if args.profile:
@@ -492,21 +539,33 @@ def table(bare: dict, mailtick: dict, status: dict, hits: dict, args) -> list[tu
     def us(value):
         return f"{value:,.0f}" if value else "n/a"
 
+    def capacity(server):
+        return f"{1e6 * CORES / server['total_cpu_us']:,.0f}" if server["total_cpu_us"] else "n/a"
+
     def times(a, b):
         return f"{a / b:.1f}x" if a and b else ""
 
     ratio = mailtick["per_s"] / bare["per_s"] if bare["per_s"] else 0.0
+    # The target is the pixel's throughput with recording on (hits stored within 0.25 s), as
+    # issue 2 sets it. Classification, added later, runs seconds after the rounds: what a
+    # saturated server keeps up with, classifying too, is cores / CPU per hit with that counted.
+    both = bare["total_cpu_us"] and mailtick["total_cpu_us"]
+    sustained = bare["total_cpu_us"] / mailtick["total_cpu_us"] if both else 0.0
     return [
         (f"Pixel, {args.connections} keep-alive clients", "bare app", "Mailtick", "ratio",
          "target", ""),
-        ("hits/s", f"{bare['per_s']:,.0f}", f"{mailtick['per_s']:,.0f}", f"{ratio:.2f}x",
-         f">= {TARGET_PIXEL_RATIO}x", verdict(ratio >= TARGET_PIXEL_RATIO)),
+        ("hits/s, recording on", f"{bare['per_s']:,.0f}", f"{mailtick['per_s']:,.0f}",
+         f"{ratio:.2f}x", f">= {TARGET_PIXEL_RATIO}x", verdict(ratio >= TARGET_PIXEL_RATIO)),
+        ("hits/s sustained, classifying too", capacity(bare), capacity(mailtick),
+         f"{sustained:.2f}x", "", ""),
         ("p50 latency (ms)", f"{bare['p50_ms']:.1f}", f"{mailtick['p50_ms']:.1f}",
          times(mailtick["p50_ms"], bare["p50_ms"]), "", ""),
         ("p99 latency (ms)", f"{bare['p99_ms']:.1f}", f"{mailtick['p99_ms']:.1f}",
          times(mailtick["p99_ms"], bare["p99_ms"]), "", ""),
         ("server CPU per request (us)", us(bare["server_cpu_us"]), us(mailtick["server_cpu_us"]),
          times(mailtick["server_cpu_us"], bare["server_cpu_us"]), "", ""),
+        ("  with storing and classifying", us(bare["total_cpu_us"]), us(mailtick["total_cpu_us"]),
+         times(mailtick["total_cpu_us"], bare["total_cpu_us"]), "", ""),
         ("requests timed / failed", f"{bare['completed']} / {bare['errors']}",
          f"{mailtick['completed']} / {mailtick['errors']}", "", "", ""),
         ("",) * 6,
@@ -606,8 +665,11 @@ def main(argv=None) -> int:
             else "WARNING: the two pixel responses differ: " + "; ".join(problems)
         )
 
-        bare_pixel, mt_pixel, answered = measure_pixels(bare, mailtick, ids, args)
+        bare_pixel, mt_pixel, answered = measure_pixels(
+            bare, mailtick, ids, args, data_dir, db_path
+        )
         answered += 1  # the pixel compare_pixels fetched from Mailtick
+        drain(mailtick, data_dir, db_path)  # status calls measured on a settled server
         status = measure_status(mailtick, token, status_ids, args)
 
         # Count only once the server is down: a graceful stop lets workers finish their writes.
