@@ -197,3 +197,17 @@ def test_store_options_pass_through_open_store(tmp_path):
     default = open_store(f"sqlite:///{tmp_path}/default.db")
     assert default.retention_days == 90
     default.close()
+
+
+def test_status_lookups_use_each_ids_own_index_not_a_scan_of_the_account(tmp_path):
+    """The batch status call must not read every message of the account (it did once)."""
+    from backend.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "plan.db")
+    sql, params = store._status_query("id", "account", ["a" * 24, "b" * 24], ["18aa", "18bb"])
+    plan = " | ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "sqlite_autoindex_messages_1 (id=?)" in plan
+    assert "messages_gmail_message (account_id=? AND gmail_message_id=?)" in plan
+    assert "messages_gmail_thread (account_id=? AND gmail_thread_id=?)" in plan
+    assert "messages_history" not in plan and "SCAN" not in plan
+    store.close()
