@@ -4,6 +4,7 @@
 import { api } from './sw-api.js';
 import { insightsForContent, insightsForPages } from './sw-insights.js';
 import { syncPixelGuard } from './sw-pixel-guard.js';
+import { dropPush } from './sw-push.js';
 import { cachedPrivacy, loadPrivacy, refreshPrivacy, savePrivacy } from './sw-privacy.js';
 import { enqueue, flush, pending } from './sw-queue.js';
 import { selfViews } from './sw-self-views.js';
@@ -113,6 +114,23 @@ const forPages = {
     const me = await api('/api/v1/me', { server: message.server, token: message.token });
     if (!me.ok) return { ok: false, step: 'token', server: server.data, error: me.error };
     return { ok: true, server: server.data, me: me.data };
+  },
+
+  /**
+   * Sign out: forget this browser's push subscription on the server and revoke the token there
+   * (both need the token, so they come first), then forget it here. Offline, the token is
+   * still forgotten here and the answer says the server could not be told.
+   */
+  async signOut() {
+    const s = await getSettings();
+    let revoked = !s.token;
+    if (s.token) {
+      await dropPush(s.server, s.token).catch(() => {});
+      const answer = await api('/api/v1/token', { method: 'DELETE' });
+      revoked = answer.ok || answer.status === 401;
+    }
+    await setSettings({ token: '', email: '' });
+    return { ok: true, revoked };
   },
 
   async settingsChanged() {

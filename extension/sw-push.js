@@ -58,7 +58,7 @@ export async function ensurePush({ force = false } = {}) {
 }
 
 /** Tell the old server (with the old token) to forget this browser's subscription. */
-async function dropPush(oldServer, oldToken) {
+export async function dropPush(oldServer, oldToken) {
   const state = (await chrome.storage.local.get(STATE))[STATE] || {};
   await chrome.storage.local.remove(STATE);
   if (state.endpoint && oldToken) {

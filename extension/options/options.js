@@ -99,8 +99,10 @@ $('save-token').addEventListener('click', act(async () => {
 }));
 
 $('sign-out').addEventListener('click', act(async () => {
-  await setSettings({ token: '', email: '' });
-  check();
+  // The worker revokes the token on the server before forgetting it here.
+  const answer = await ask({ type: 'signOut' });
+  await check();
+  if (answer && answer.ok && !answer.revoked) say(t('optionsSignedOutOffline'), 'error');
 }));
 
 $('google-sign-in').addEventListener('click', act(async () => {

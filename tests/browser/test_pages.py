@@ -229,3 +229,19 @@ def test_popup_and_marks_tell_readers_from_machines_and_the_sender(browser):
     mark.and_(gmail.locator("[data-mailtick-state=tracked]")).wait_for()
     assert mark.get_attribute("title") == "Probably opened (machine prefetch)"
     assert mark.locator("svg").count() == 1
+
+
+def test_sign_out_revokes_the_token_on_the_server(browser):
+    token = browser.connect()
+    assert api(browser.server, token, "GET", "/api/v1/me").status_code == 200
+    page = browser.new_page()
+    page.goto(browser.url("options/options.html"))
+    page.locator("#sign-out").wait_for(state="visible")
+    page.click("#sign-out")
+    deadline = time.monotonic() + 10
+    while browser.storage("token") and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert not browser.storage("token"), "the token is forgotten in the extension"
+    answer = api(browser.server, token, "GET", "/api/v1/me")
+    assert answer.status_code == 401, "the server no longer accepts the signed-out token"
+    assert page.locator("#sign-out").is_hidden()
