@@ -18,7 +18,7 @@ from ..api import GMAIL_ID, invalid, json_body
 from ..auth import authenticated
 from ..cron import _check as check_cron  # the cron blueprint's guard: cron or admin token
 from ..errors import ApiError
-from ..notify.gmail import REPLIES, forget, grant_url, refresh_token_of
+from ..notify.gmail import REPLIES, forget, grant_link_response, refresh_token_of
 from ..store import (
     REMINDER_CANCELLED,
     REMINDER_DUE,
@@ -361,18 +361,9 @@ def gmail_status():
 def gmail_grant():
     """A one-time link (10 minutes) that asks Google to let Mailtick see who wrote in the
     user's Gmail threads (gmail.metadata); open it in a browser tab."""
-    config = current_app.config["MAILTICK"]
-    if not config.google_sign_in:
-        raise ApiError(
-            503,
-            "gmail_off",
-            "Reply detection through Gmail needs Google sign-in on this server"
-            " (MAILTICK_GOOGLE_CLIENT_ID and MAILTICK_GOOGLE_CLIENT_SECRET, with the"
-            " gmail.metadata scope on the consent screen).",
-        )
-    response = jsonify(url=grant_url(config, g.account, REPLIES))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return grant_link_response(
+        current_app.config["MAILTICK"], g.account, REPLIES, "Reply detection through Gmail"
+    )
 
 
 @bp.delete("/api/v1/insights/gmail")

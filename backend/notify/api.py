@@ -8,7 +8,7 @@ from ..auth import authenticated
 from ..errors import ApiError
 from ..store import utcnow
 from . import feed
-from .gmail import SEND, forget, grant_url
+from .gmail import SEND, forget, grant_link_response
 from .push import check_subscription
 
 bp = Blueprint("notify_api", __name__, url_prefix="/api/v1")
@@ -142,17 +142,7 @@ def status():
 def gmail_grant():
     """A one-time link (10 minutes) that asks Google to let Mailtick send from the user's
     Gmail; open it in a browser tab."""
-    config = _config()
-    if not config.google_sign_in:
-        raise ApiError(
-            503,
-            "gmail_off",
-            "Sending from Gmail needs Google sign-in on this server"
-            " (MAILTICK_GOOGLE_CLIENT_ID and MAILTICK_GOOGLE_CLIENT_SECRET).",
-        )
-    response = jsonify(url=grant_url(config, g.account, SEND))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return grant_link_response(_config(), g.account, SEND, "Sending from Gmail")
 
 
 @bp.delete("/notifications/gmail")

@@ -22,7 +22,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, redirect, render_template_string, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template_string, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ..auth import (
@@ -175,6 +175,21 @@ def grant_url(config, account: Account, purpose: Purpose = SEND) -> str:
     """A link, valid for 10 minutes, that starts Gmail consent for this account and purpose."""
     grant = _signed("grant").dumps({"account": account.id, "purpose": purpose.name})
     return f"{config.base_url}/auth/google/gmail/start?grant={grant}"
+
+
+def grant_link_response(config, account: Account, purpose: Purpose, needs: str):
+    """The API's answer to "give me a grant link": the link, or a 503 naming what is missing."""
+    if not config.google_sign_in:
+        scope = purpose.scope.rsplit("/", 1)[-1]
+        raise ApiError(
+            503,
+            "gmail_off",
+            f"{needs} needs Google sign-in on this server (MAILTICK_GOOGLE_CLIENT_ID and"
+            f" MAILTICK_GOOGLE_CLIENT_SECRET, with the {scope} scope on the consent screen).",
+        )
+    response = jsonify(url=grant_url(config, account, purpose))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _purpose_of(payload: dict) -> Purpose | None:
