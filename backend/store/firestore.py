@@ -664,17 +664,20 @@ class FirestoreStore(Store):
         for name in ("hits", "shards", REPLIES, REMINDER):
             self._delete_query(ref.collection(name))
 
-    def _delete_query(self, query) -> None:
+    def _delete_query(self, query) -> int:
+        """Delete every document the query finds, a batch at a time; return how many."""
+        deleted = 0
         while True:
             page = list(query.select([]).limit(DELETE_BATCH).stream(**self._opts))
             if not page:
-                return
+                return deleted
             batch = self.db.batch()
             for snap in page:
                 batch.delete(snap.reference)
             batch.commit(**self._opts)
+            deleted += len(page)
             if len(page) < DELETE_BATCH:
-                return
+                return deleted
 
     # Hits.
     def record_hits(self, hits: Sequence[Hit]) -> None:
@@ -884,21 +887,9 @@ class FirestoreStore(Store):
             self.db.collection_group("hits")
             .where(filter=FieldFilter("bucket", "in", list(range(BUCKETS))))
             .where(filter=FieldFilter("at", "<", before))
-            .select([])
-            .limit(DELETE_BATCH)
         )
-        purged = 0
         with self._errors("purge hits"):
-            while True:
-                page = list(expired.stream(**self._opts))
-                if page:
-                    batch = self.db.batch()
-                    for snap in page:
-                        batch.delete(snap.reference)
-                    batch.commit(**self._opts)
-                    purged += len(page)
-                if len(page) < DELETE_BATCH:
-                    return purged
+            return self._delete_query(expired)
 
     # Settings.
     def get_settings(self, account_id: str) -> dict:
@@ -1072,24 +1063,9 @@ class FirestoreStore(Store):
         return sorted(found, key=lambda item: (item.at, item.seq))
 
     def purge_activity(self, before: datetime) -> int:
-        expired = (
-            self.db.collection_group("activity")
-            .where(filter=FieldFilter("at", "<", before))
-            .select([])
-            .limit(DELETE_BATCH)
-        )
-        purged = 0
+        expired = self.db.collection_group("activity").where(filter=FieldFilter("at", "<", before))
         with self._errors("purge activity"):
-            while True:
-                page = list(expired.stream(**self._opts))
-                if page:
-                    batch = self.db.batch()
-                    for snap in page:
-                        batch.delete(snap.reference)
-                    batch.commit(**self._opts)
-                    purged += len(page)
-                if len(page) < DELETE_BATCH:
-                    return purged
+            return self._delete_query(expired)
 
     def _remove_message_activity(self, account_id: str, message_id: str) -> None:
         self._delete_query(
