@@ -35,6 +35,7 @@ message's hits, `at` is indexed (collection scope): each message is its own key 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import re
@@ -1496,56 +1497,35 @@ def _message(snap, shards: list[dict]) -> Message:
     )
 
 
-def _activity_data(item: Activity) -> dict:
-    return {
-        "id": item.id,
-        "message_id": item.message_id,
-        "kind": item.kind,
-        "at": item.at,
-        "day": item.day,
-        "subject": item.subject,
-        "to": list(item.to),
-        "cc": list(item.cc),
-        "bcc": list(item.bcc),
-        "link_index": item.link_index,
-        "url": item.url,
-        "cls": item.cls,
-        "client": item.client,
-        "device": item.device,
-        "gmail_message_id": item.gmail_message_id,
-        "gmail_thread_id": item.gmail_thread_id,
-        "seq": item.seq,
-        "first": item.first,
-        "count_today": item.count_today,
-        "notify": item.notify,
+def _document(record, *, leave_out: tuple[str, ...] = ()) -> dict:
+    """A dataclass as a Firestore document: every field but those the path already says."""
+    data = dataclasses.asdict(record)
+    for name in leave_out:
+        data.pop(name)
+    return data
+
+
+def _record(cls, data: dict, **known):
+    """A dataclass read back from its document, timestamps as plain UTC datetimes.
+
+    Fields the document lacks (written before the field existed) take their defaults.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {
+        name: _dt(value) if isinstance(value, datetime) else value
+        for name, value in data.items()
+        if name in names
     }
+    return cls(**values, **known)
+
+
+def _activity_data(item: Activity) -> dict:
+    # The account is the document's grandparent in the path.
+    return _document(item, leave_out=("account_id",))
 
 
 def _activity_item(snap) -> Activity:
-    data = snap.to_dict()
-    return Activity(
-        id=data["id"],
-        account_id=snap.reference.parent.parent.id,
-        message_id=data["message_id"],
-        kind=data["kind"],
-        at=_dt(data["at"]),
-        day=data["day"],
-        subject=data["subject"],
-        to=list(data["to"]),
-        cc=list(data["cc"]),
-        bcc=list(data["bcc"]),
-        link_index=data["link_index"],
-        url=data["url"],
-        cls=data["cls"],
-        client=data["client"],
-        device=data["device"],
-        gmail_message_id=data["gmail_message_id"],
-        gmail_thread_id=data["gmail_thread_id"],
-        seq=data["seq"],
-        first=data["first"],
-        count_today=data["count_today"],
-        notify=data["notify"],
-    )
+    return _record(Activity, snap.to_dict(), account_id=snap.reference.parent.parent.id)
 
 
 # --- Insights (issue 7) ------------------------------------------------------------------
@@ -1555,55 +1535,19 @@ REMINDER = "reminder"
 
 
 def _reply_data(reply: Reply) -> dict:
-    return {
-        "account_id": reply.account_id,
-        "message_id": reply.message_id,
-        "gmail_message_id": reply.gmail_message_id,
-        "sender": reply.sender,
-        "at": reply.at,
-        "source": reply.source,
-        "recorded_at": reply.recorded_at,
-    }
+    return _document(reply)
 
 
 def _reply(data: dict) -> Reply:
-    return Reply(
-        message_id=data["message_id"],
-        account_id=data["account_id"],
-        gmail_message_id=data["gmail_message_id"],
-        sender=data["sender"],
-        at=_dt(data["at"]),
-        source=data["source"],
-        recorded_at=_dt(data["recorded_at"]),
-    )
+    return _record(Reply, data)
 
 
 def _reminder_data(reminder: Reminder) -> dict:
-    return {
-        "account_id": reminder.account_id,
-        "message_id": reminder.message_id,
-        "due_at": reminder.due_at,
-        "status": reminder.status,
-        "created_at": reminder.created_at,
-        "fired_at": reminder.fired_at,
-        "acked_at": reminder.acked_at,
-        "cancelled_at": reminder.cancelled_at,
-        "cancel_reason": reminder.cancel_reason,
-    }
+    return _document(reminder)
 
 
 def _reminder(data: dict) -> Reminder:
-    return Reminder(
-        message_id=data["message_id"],
-        account_id=data["account_id"],
-        due_at=_dt(data["due_at"]),
-        status=data["status"],
-        created_at=_dt(data["created_at"]),
-        fired_at=_dt(data.get("fired_at")),
-        acked_at=_dt(data.get("acked_at")),
-        cancelled_at=_dt(data.get("cancelled_at")),
-        cancel_reason=data.get("cancel_reason", ""),
-    )
+    return _record(Reminder, data)
 
 
 def _cancelled(now: datetime, reason: str) -> dict:
