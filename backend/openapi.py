@@ -17,6 +17,17 @@ ERRORS = {
     "401": {"$ref": "#/components/responses/Unauthorized"},
 }
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
+BEARER = [{"bearer": []}]
+UNAVAILABLE = {"503": _json(_ref("Error"), "Not configured on this server; the message says how.")}
+# The answer of the routes that start a Gmail grant (notifications, insights).
+GRANT_LINK = _json(
+    {
+        "type": "object",
+        "required": ["url"],
+        "properties": {"url": {"type": "string", "format": "uri"}},
+    },
+    "The link",
+)
 IDS_BODY = {
     "type": "object",
     "additionalProperties": False,
@@ -212,7 +223,7 @@ def document(base_url: str, version: str) -> dict:
         **SCHEMAS["Settings"],
         "properties": {**SCHEMAS["Settings"]["properties"], **notify.SETTINGS},
     }
-    bearer = [{"bearer": []}]
+    bearer = BEARER
     return {
         "openapi": "3.1.0",
         "info": {

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from ..openapi import ERRORS, MESSAGE_ID, NULLABLE_TIME, _json, _ref
+from ..openapi import (
+    BEARER,
+    ERRORS,
+    GRANT_LINK,
+    MESSAGE_ID,
+    NULLABLE_TIME,
+    UNAVAILABLE,
+    _json,
+    _ref,
+)
 
-BEARER = [{"bearer": []}]
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
 CONFLICT = {"409": _json(_ref("Error"), "Not possible in the message's state; the message says.")}
 TIME = {"type": "string", "format": "date-time"}
@@ -234,8 +242,6 @@ def _body(schema: dict) -> dict:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-UNAVAILABLE = {"503": _json(_ref("Error"), "Not configured on this server; the message says how.")}
-
 PATHS = {
     "/insights/gmail": {
         "get": {
@@ -276,14 +282,7 @@ PATHS = {
             " user's own address.",
             "security": BEARER,
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["url"],
-                        "properties": {"url": {"type": "string", "format": "uri"}},
-                    },
-                    "The link",
-                ),
+                "200": GRANT_LINK,
                 "401": ERRORS["401"],
                 **UNAVAILABLE,
             },

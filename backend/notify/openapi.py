@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from ..openapi import ERRORS, _json, _ref
+from ..openapi import BEARER, ERRORS, GRANT_LINK, UNAVAILABLE, _json, _ref
 
-BEARER = [{"bearer": []}]
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
 CONFLICT = {"409": _json(_ref("Error"), "The cursor is ahead of the feed: start without it.")}
-UNAVAILABLE = {"503": _json(_ref("Error"), "Not configured on this server; the message says how.")}
 
 SETTINGS = {
     "notify_mode": {
@@ -249,14 +247,7 @@ PATHS = {
             " only, for the Google account of the user's own address.",
             "security": BEARER,
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["url"],
-                        "properties": {"url": {"type": "string", "format": "uri"}},
-                    },
-                    "The link",
-                ),
+                "200": GRANT_LINK,
                 "401": ERRORS["401"],
                 **UNAVAILABLE,
             },
