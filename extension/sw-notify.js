@@ -50,8 +50,19 @@ export async function deliver(events) {
     await chrome.storage.local.set({ [SEEN]: seen, [UNSEEN]: count, [TARGETS]: targets });
     await setBadge(count);
     for (const { id, event, words } of shown) await show(id, event, words);
+    refreshGmailTabs();
     return fresh.map((e) => e.id);
   });
+}
+
+/** New activity: open Gmail tabs redraw their check marks now rather than at their next poll. */
+function refreshGmailTabs() {
+  chrome.tabs
+    .query({ url: 'https://mail.google.com/*' })
+    .then((tabs) => {
+      for (const tab of tabs) chrome.tabs.sendMessage(tab.id, { type: 'refresh' }).catch(() => {});
+    })
+    .catch(() => {});
 }
 
 async function show(id, event, words) {

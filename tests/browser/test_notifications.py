@@ -197,3 +197,19 @@ def test_options_notifications_section_saves_to_the_server(browser, live_server)
     assert saved["time_zone"] == "Asia/Kolkata"
     assert saved["email_digest"] is True and saved["email_instant"] is False
     assert "21:30" in page.locator("#notify-reach").inner_text()
+
+
+def test_new_activity_redraws_open_gmail_check_marks_at_once(browser, live_server):
+    # No timed refresh of the marks during the test: only the new activity can redraw them.
+    token, cursor = start(browser, feedMinutes=30)
+    browser.settings(refreshSeconds=600)
+    message = tracked(live_server, token, "Renewal")
+    browser.gmail.add_sent("Renewal", ["carol@example.com"], "<p>Hello</p>", THREAD)
+    page = browser.open_gmail()
+    row = page.locator(f"tr.zA:has([data-legacy-thread-id='{THREAD}'])")
+    row.locator(".mailtick-check[data-mailtick-state=tracked]").wait_for()
+
+    live_server.hit_pixel(message["pixel_url"], UA.format("128.0"))
+    until("the open in the feed", lambda: server_feed(live_server, token, cursor))
+    browser.settings(feedMinutes=0.05)  # the worker's catch-up brings the open now
+    row.locator(".mailtick-check[data-mailtick-state=opened]").wait_for(timeout=10_000)
