@@ -231,10 +231,12 @@ def test_due_reminder_is_notified_and_acknowledged_in_the_popup(browser):
     item.wait_for()
     assert "Chase me" in item.inner_text()
     wait_until(
-        lambda: api(
-            browser.server, token, "GET", f"/api/v1/messages/{message_id}/reminder"
-        ).json()["status"]
-        == "acked",
+        lambda: (
+            api(browser.server, token, "GET", f"/api/v1/messages/{message_id}/reminder").json()[
+                "status"
+            ]
+            == "acked"
+        ),
         "the reminder shown in the popup was acknowledged",
     )
     wait_until(
