@@ -67,6 +67,8 @@ def create_app(config=None, *, store=None) -> Flask:
         notifier.start()
 
     errors.register(app)
+    # The two calls every tracked email and every Gmail page make, answered ahead of Flask.
+    app.wsgi_app = api.StatusMiddleware(app.wsgi_app, app)
     app.wsgi_app = tracking.PixelMiddleware(app.wsgi_app, app)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(api.bp)

@@ -44,32 +44,40 @@ def issue_token(store: Store, account: Account, label: str = "") -> str:
     return token
 
 
+def account_for_authorization(store: Store, header: str) -> tuple[Account, str]:
+    """The account an `Authorization: Bearer <token>` header names, and the token's hash.
+
+    Raises a 401 ApiError that says how to get a token when there is none or it is not valid.
+    """
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Send an API token as 'Authorization: Bearer <token>'. Get one with"
+            " 'mailtick token create EMAIL' or by signing in from the extension's options.",
+        )
+    token_hash = hash_token(token)
+    account = store.account_for_token(token_hash)
+    if account is None:
+        raise ApiError(
+            401,
+            "invalid_token",
+            "This API token is not valid: it was revoked, mistyped, or belongs to another"
+            " server. Create a new one and paste it into the extension's options.",
+        )
+    return account, token_hash
+
+
 def authenticated(view):
     """Require `Authorization: Bearer <token>` and put the caller's account in g.account."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "Send an API token as 'Authorization: Bearer <token>'. Get one with"
-                " 'mailtick token create EMAIL' or by signing in from the extension's options.",
-            )
-        token_hash = hash_token(token)
-        account = current_app.extensions["mailtick.store"].account_for_token(token_hash)
-        if account is None:
-            raise ApiError(
-                401,
-                "invalid_token",
-                "This API token is not valid: it was revoked, mistyped, or belongs to another"
-                " server. Create a new one and paste it into the extension's options.",
-            )
-        g.account = account
-        g.token_hash = token_hash
+        g.account, g.token_hash = account_for_authorization(
+            current_app.extensions["mailtick.store"], request.headers.get("Authorization", "")
+        )
         return view(*args, **kwargs)
 
     return wrapper

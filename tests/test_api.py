@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 import pytest
+from flask import Flask
+from werkzeug.test import Client
 
-from backend.store import utcnow
+from backend.store import StoreError, utcnow
 
 ID = re.compile(r"^[A-Za-z0-9_-]{24,}$")
 
@@ -330,6 +333,96 @@ def test_status_rejects_wrong_shapes(client, auth):
         == 400
     )
     assert client.post("/api/v1/messages/status", json={"idz": []}, headers=auth).status_code == 400
+
+
+def route_only_client(app):
+    """A client for the Flask app without the middleware that answers ahead of it."""
+    return Client(lambda environ, start_response: Flask.wsgi_app(app, environ, start_response))
+
+
+STATUS_BODIES = [
+    {"ids": []},
+    {"gmail_ids": ["AA11", "#bb22", "not a gmail id!"]},
+    {"ids": ["missing-but-well-formed-id", "bad id"], "gmail_ids": []},
+]
+
+
+def test_status_is_answered_ahead_of_flask_with_the_routes_exact_bytes(
+    app, client, auth, users, sent_message, settle
+):
+    opened, quiet = sent_message(), sent_message()
+    client.patch(
+        f"/api/v1/messages/{quiet['id']}",
+        json={"gmail_message_id": "aa11", "gmail_thread_id": "bb22"},
+        headers=auth,
+    )
+    reserved = reserve(client, auth)
+    theirs = sent_message(headers=users.headers("other@example.com"))
+    client.get(f"/p/{opened['id']}.gif", headers={"User-Agent": "Reader/1"})
+    settle()
+    ids = [opened["id"], quiet["id"], reserved["id"], theirs["id"]]
+    bodies = [*STATUS_BODIES, {"ids": ids}, {"ids": ids, "gmail_ids": ["aa11"]}]
+    route = route_only_client(app)
+    expected = [route.post("/api/v1/messages/status", json=body, headers=auth) for body in bodies]
+    statuses = {status["id"]: status for status in expected[-1].json["statuses"]}
+    assert set(statuses) == {opened["id"], quiet["id"], reserved["id"]}
+    assert statuses[opened["id"]]["first_open_at"].endswith("Z")
+
+    def refuse():
+        raise AssertionError("a well-formed status call reached the Flask route")
+
+    app.view_functions["api.statuses"] = refuse
+    for body, want in zip(bodies, expected, strict=True):
+        got = client.post("/api/v1/messages/status", json=body, headers=auth)
+        assert got.status_code == want.status_code == 200, got.data
+        assert got.data == want.data
+        for header in ("Content-Type", "Content-Length"):
+            assert got.headers[header] == want.headers[header]
+    charset = client.post(
+        "/api/v1/messages/status",
+        data=json.dumps({"ids": ids}),
+        content_type="application/json; charset=utf-8",
+        headers=auth,
+    )
+    assert charset.data == expected[-2].data
+
+
+@pytest.mark.parametrize(
+    "request_kwargs, status, words",
+    [
+        ({"json": {"ids": ["x" * 24]}}, 401, "token"),
+        ({"json": ["x"]}, 400, "JSON object"),
+        ({"json": {"idz": []}}, 400, "Unknown field"),
+        ({"json": {"ids": ["x" * 24] * 201}}, 400, "at most 200"),
+        ({"data": "{ids: [", "content_type": "application/json"}, 400, "not valid JSON"),
+        ({"data": b"\xff\xfe", "content_type": "application/json"}, 400, "not valid JSON"),
+        ({"data": "ids=1", "content_type": "text/plain"}, 415, "application/json"),
+        ({"json": {"ids": ["x" * 300_000]}}, 413, "too large"),
+    ],
+)
+def test_status_calls_out_of_the_ordinary_get_the_routes_error(
+    app, client, auth, request_kwargs, status, words
+):
+    reached = []
+    route = app.view_functions["api.statuses"]
+    app.view_functions["api.statuses"] = lambda: reached.append(1) or route()
+    headers = {} if status == 401 else auth
+    response = client.post("/api/v1/messages/status", headers=headers, **request_kwargs)
+    assert response.status_code == status
+    assert words in error_of(response)["message"]
+    assert reached == [1] or status == 413  # Flask refuses a large body before any route
+
+
+def test_a_store_failing_under_the_status_call_gets_the_routes_503(
+    client, auth, store, monkeypatch
+):
+    def failing(*args):
+        raise StoreError("SQLite: disk I/O error")
+
+    monkeypatch.setattr(store, "states", failing)
+    response = client.post("/api/v1/messages/status", json={"ids": ["x" * 24]}, headers=auth)
+    assert response.status_code == 503
+    assert "try again" in error_of(response)["message"]
 
 
 def test_delete_message_removes_it_and_its_hits(client, auth, store, sent_message):

@@ -23,6 +23,26 @@ def test_gunicorn_serves_health_pixel_and_root(live_server):
     assert live_server.url in requests.get(live_server.url, timeout=5).text
 
 
+def test_gunicorn_serves_the_status_call_ahead_of_flask_and_its_errors_behind(live_server):
+    # Under gunicorn the body is a socket stream: the route must still read what was consumed.
+    headers = {"Authorization": f"Bearer {live_server.token('status@example.com')}"}
+    url = f"{live_server.url}/api/v1/messages/status"
+    reserved = requests.post(f"{live_server.url}/api/v1/messages", headers=headers, timeout=5)
+    message_id = reserved.json()["id"]
+    found = requests.post(url, json={"ids": [message_id]}, headers=headers, timeout=5)
+    assert found.status_code == 200
+    assert [status["state"] for status in found.json()["statuses"]] == ["reserved"]
+    garbled = requests.post(
+        url,
+        data='{"ids": [',
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert garbled.status_code == 400 and garbled.json()["error"]["code"] == "malformed_json"
+    unknown = requests.post(url, json={"idz": [message_id]}, headers=headers, timeout=5)
+    assert unknown.status_code == 400 and "idz" in unknown.json()["error"]["message"]
+
+
 def test_demo_walks_a_message_to_opened(live_server):
     token = live_server.token("demo@example.com")
     result = subprocess.run(

@@ -511,7 +511,9 @@ class SQLiteStore(Store):
         if sql is None:
             return []
         try:
-            rows = self.db.execute(sql, params).fetchall()
+            cursor = self.db.cursor()
+            cursor.row_factory = None  # plain tuples: sqlite3.Row costs more than it gives here
+            rows = cursor.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
         return [
