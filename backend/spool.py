@@ -11,7 +11,6 @@ write and the spool's removal) is still kept once.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import threading
@@ -19,6 +18,8 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import orjson
 
 from .store import Hit, Store
 
@@ -56,11 +57,11 @@ class Spool:
 
     def append(self, hit: Hit) -> None:
         """Keep a hit on local disk until the store takes it."""
-        line = json.dumps(hit.to_json(), separators=(",", ":")) + "\n"
+        line = orjson.dumps(hit.to_json()) + b"\n"
         with self._lock:
             # Reopen after a fork: each gunicorn worker writes its own file.
             if self._file is None or self._pid != os.getpid():
-                self._file = open(self._path(), "a", encoding="utf-8")  # noqa: SIM115
+                self._file = open(self._path(), "ab")  # noqa: SIM115
                 self._pid = os.getpid()
             self._file.write(line)
             self._file.flush()
@@ -73,7 +74,7 @@ class Spool:
         count = 0
         for path in self.directory.glob("hits-*.jsonl*"):
             try:
-                with open(path, encoding="utf-8") as handle:
+                with open(path, "rb") as handle:
                     count += sum(1 for line in handle if line.strip())
             except FileNotFoundError:
                 continue  # claimed and written while we counted
@@ -110,10 +111,10 @@ class Spool:
     def _write_claimed(self, claimed: Path) -> int:
         hits = []
         try:
-            with open(claimed, encoding="utf-8") as handle:
+            with open(claimed, "rb") as handle:
                 for line in handle:
                     try:
-                        hits.append(Hit.from_json(json.loads(line)))
+                        hits.append(Hit.from_json(orjson.loads(line)))
                     except (ValueError, KeyError, TypeError):
                         # A torn last line from a killed process: nothing to recover in it.
                         log.warning("skipping an unreadable spool line in %s", claimed.name)

@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+import orjson
+
 from ..classify import MACHINE_OPEN_CLASSES
 from . import (
     DEFAULT_RETENTION_DAYS,
@@ -566,7 +568,7 @@ class SQLiteStore(Store):
                         hit.method,
                         hit.link_index,
                         hit.url,
-                        json.dumps(hit.headers),
+                        orjson.dumps(hit.headers).decode(),
                         int(hit.counted),
                         hit.cls,
                         hit.client,
