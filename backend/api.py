@@ -53,7 +53,7 @@ def message_json(message: Message, *, events: list | None = None) -> dict:
     base = settings().base_url
     click_base = f"{base}/c/{message.id}"
     body = {
-        **status_json(message),
+        **status_json(Status.of(message)),
         "subject": message.subject,
         "recipients": {"to": message.to, "cc": message.cc, "bcc": message.bcc},
         "sent_at": iso(message.sent_at),
@@ -87,17 +87,17 @@ def message_json(message: Message, *, events: list | None = None) -> dict:
     return body
 
 
-def status_json(message: Message | Status) -> dict:
+def status_json(status: Status) -> dict:
     return {
-        "id": message.id,
-        "gmail_message_id": message.gmail_message_id,
-        "gmail_thread_id": message.gmail_thread_id,
-        "state": message.state,
-        "opens": message.opens,
-        "first_open_at": iso(message.first_open_at),
-        "last_open_at": iso(message.last_open_at),
-        "clicks": message.clicks,
-        "machine_opens": message.machine_opens,
+        "id": status.id,
+        "gmail_message_id": status.gmail_message_id,
+        "gmail_thread_id": status.gmail_thread_id,
+        "state": status.state,
+        "opens": status.opens,
+        "first_open_at": status.first_open_at,
+        "last_open_at": status.last_open_at,
+        "clicks": status.clicks,
+        "machine_opens": status.machine_opens,
     }
 
 

@@ -13,7 +13,7 @@ from firestore_emulator import fresh_store, session_emulator
 from backend import create_app
 from backend.auth import issue_token
 from backend.config import Settings
-from backend.store import Hit, StoreError, encode_cursor, utcnow
+from backend.store import Hit, StoreError, encode_cursor, iso, utcnow
 from backend.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -396,7 +396,7 @@ def test_states_answer_what_statuses_find_reduced_to_check_mark_fields(store, al
     assert set(states) == {opened, machine, waiting}
     assert states[opened].state == "opened" and states[opened].opens == 2
     assert states[opened].clicks == 1 and states[opened].gmail_thread_id == "18ee00"
-    assert (states[opened].first_open_at, states[opened].last_open_at) == (T0, LATER)
+    assert (states[opened].first_open_at, states[opened].last_open_at) == (iso(T0), iso(LATER))
     assert states[machine].state == "tracked" and states[machine].machine_opens == 1
     assert states[waiting].state == "reserved"
     full = {m.id: m for m in store.statuses(alice.id, *asked)}

@@ -119,16 +119,18 @@ class Message:
 class Status(NamedTuple):
     """What a check mark needs of a message: the batch status call's answer, nothing more.
 
-    A named tuple rather than a frozen dataclass: a status call builds 50 to 200 of them, and a
-    tuple is made three times faster.
+    Made for the wire: a status call builds 50 to 200 of these, so it is a named tuple (three
+    times faster to make than a frozen dataclass) and its times are already the text iso()
+    writes, which is what a store keeps, so a store that keeps text hands it through without a
+    round trip through datetime (that round trip was a fifth of the call's cost).
     """
 
     id: str
     gmail_message_id: str | None
     gmail_thread_id: str | None
     opens: int
-    first_open_at: datetime | None
-    last_open_at: datetime | None
+    first_open_at: str | None  # as iso() writes it
+    last_open_at: str | None
     clicks: int
     machine_opens: int
     completed: bool
@@ -146,8 +148,8 @@ class Status(NamedTuple):
             gmail_message_id=message.gmail_message_id,
             gmail_thread_id=message.gmail_thread_id,
             opens=message.opens,
-            first_open_at=message.first_open_at,
-            last_open_at=message.last_open_at,
+            first_open_at=iso(message.first_open_at),
+            last_open_at=iso(message.last_open_at),
             clicks=message.clicks,
             machine_opens=message.machine_opens,
             completed=message.completed,

@@ -502,7 +502,7 @@ class SQLiteStore(Store):
 
     def states(self, account_id: str, ids: Sequence[str], gmail_ids: Sequence[str]) -> list[Status]:
         # The check marks of a whole Sent page in one read of eight columns: no recipients,
-        # links or per-link clicks to decode.
+        # links or per-link clicks to decode, and the times handed on as the text iso() stored.
         sql, params = self._status_query(
             "id, gmail_message_id, gmail_thread_id, opens, first_open_at, last_open_at, clicks,"
             " machine_opens, sent_at IS NOT NULL AS completed",
@@ -518,20 +518,7 @@ class SQLiteStore(Store):
             rows = cursor.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
-        return [
-            Status(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                parse_iso(row[4]),
-                parse_iso(row[5]),
-                row[6],
-                row[7],
-                bool(row[8]),
-            )
-            for row in rows
-        ]
+        return [Status(*row[:8], bool(row[8])) for row in rows]
 
     def delete_message(self, account_id: str, message_id: str) -> bool:
         cur = self._run(
