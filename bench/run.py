@@ -9,8 +9,9 @@ Starts, on 127.0.0.1 only and in a temporary data folder:
 Load comes from a second process (bench/load.py): keep-alive connections, a thread each,
 bounded in count and time. Pixel rounds alternate between the two servers, so a noisy
 neighbour or a change of CPU clock hits both alike. Then the batch status call (50 ids, 16
-concurrent clients). Last, with the server stopped, the hits it answered 200 are compared
-with the hits its store and spool kept.
+concurrent clients), again in alternating rounds: the bare app answers it with a saved copy of
+Mailtick's answer and does nothing else. Last, with the server stopped, the hits Mailtick
+answered 200 are compared with the hits its store and spool kept.
 
 Figures are printed against the bare app measured in the same run, because absolute numbers
 depend on the machine. The exit status is 1 only when hits were lost (2 when the benchmark
@@ -80,7 +81,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=8000, help="timed pixel requests a round")
     parser.add_argument("--warmup", type=int, default=500, help="untimed requests before a phase")
     parser.add_argument("--messages", type=int, default=200, help="tracked messages to reserve")
-    parser.add_argument("--status-requests", type=int, default=3000, help="timed status calls")
+    parser.add_argument(
+        "--status-requests", type=int, default=3000, help="timed status calls per server"
+    )
     parser.add_argument("--max-seconds", type=float, default=20, help="time cap of a timed phase")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
     parser.add_argument(
@@ -426,39 +429,54 @@ def profile_pixels(mailtick: Server, requests: list[str], args) -> int:
     return report["statuses"].get("200", 0) + report["warmup_statuses"].get("200", 0)
 
 
-def measure_status(mailtick: Server, token: str, ids: list[str], args) -> dict:
-    """The batch status call, STATUS_BATCH ids a call, from STATUS_CLIENTS clients at once."""
+def measure_status(
+    bare: Server, mailtick: Server, token: str, ids: list[str], args, answer_path: Path
+) -> tuple[dict, dict]:
+    """The batch status call, STATUS_BATCH ids a call, from STATUS_CLIENTS clients at once.
+
+    Rounds alternate between the bare app, which answers with a saved copy of Mailtick's own
+    answer and does nothing else, and Mailtick, like the pixel's rounds.
+    """
     rng = random.Random(7)
     batch = min(STATUS_BATCH, len(ids))
-    answer = json.loads(
-        request(
-            mailtick.port,
-            "POST",
-            "/api/v1/messages/status",
-            body={"ids": ids[:batch]},
-            headers={"Authorization": f"Bearer {token}"},
-        )[2]
+    _, headers, body = request(
+        mailtick.port,
+        "POST",
+        "/api/v1/messages/status",
+        body={"ids": ids[:batch]},
+        headers={"Authorization": f"Bearer {token}"},
     )
-    if len(answer.get("statuses", [])) != batch:
-        raise SystemExit(f"the status call did not answer for every id: {str(answer)[:300]}")
+    if len(json.loads(body).get("statuses", [])) != batch:
+        raise SystemExit(f"the status call did not answer for every id: {body[:300]!r}")
+    answer_path.write_bytes(body)
+    bare_answer = request(bare.port, "POST", "/api/v1/messages/status", body={"ids": []})[2]
+    if bare_answer != body:
+        raise SystemExit("the bare app did not answer the status call with Mailtick's answer")
+    print(f"status answers: {len(body):,} bytes for {batch} ids from both servers")
     requests = []
     for _ in range(STATUS_PAGES):
-        body = json.dumps({"ids": rng.sample(ids, batch)})
+        payload = json.dumps({"ids": rng.sample(ids, batch)})
         requests.append(
             "POST /api/v1/messages/status HTTP/1.1\r\n"
             "Host: 127.0.0.1\r\n"
             f"Authorization: Bearer {token}\r\n"
             "Content-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            f"\r\n{body}"
+            f"Content-Length: {len(payload)}\r\n"
+            f"\r\n{payload}"
         )
-    report = load(mailtick, requests, STATUS_CLIENTS, args.warmup // 2, args.status_requests, args)
-    print(
-        f"  status: {report['completed']} calls in {report['elapsed_s']:.2f} s,"
-        f" p99 {report['latency_ms'].get('p99', 0):.1f} ms",
-        flush=True,
-    )
-    return pooled([report])
+    rounds: dict[str, list[dict]] = {"bare": [], "mailtick": []}
+    per_round = max(1, args.status_requests // args.rounds)
+    for number in range(args.rounds):
+        warmup = args.warmup // 2 if number == 0 else STATUS_CLIENTS * 4
+        for key, server in (("bare", bare), ("mailtick", mailtick)):
+            report = load(server, requests, STATUS_CLIENTS, warmup, per_round, args)
+            rounds[key].append(report)
+            print(
+                f"  status round {number + 1}, {server.name:>8}: {report['completed']} calls in"
+                f" {report['elapsed_s']:.2f} s, p99 {report['latency_ms'].get('p99', 0):.1f} ms",
+                flush=True,
+            )
+    return pooled(rounds["bare"]), pooled(rounds["mailtick"])
 
 
 def recorded_hits(data_dir: Path, db_path: Path, ids: list[str]) -> tuple[int, int]:
@@ -535,7 +553,9 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def table(bare: dict, mailtick: dict, status: dict, hits: dict, args) -> list[tuple]:
+def table(
+    bare: dict, mailtick: dict, bare_status: dict, status: dict, hits: dict, args
+) -> list[tuple]:
     def us(value):
         return f"{value:,.0f}" if value else "n/a"
 
@@ -569,13 +589,19 @@ def table(bare: dict, mailtick: dict, status: dict, hits: dict, args) -> list[tu
         ("requests timed / failed", f"{bare['completed']} / {bare['errors']}",
          f"{mailtick['completed']} / {mailtick['errors']}", "", "", ""),
         ("",) * 6,
-        (f"Status, {STATUS_BATCH} ids, {STATUS_CLIENTS} clients", "", "Mailtick", "", "target", ""),
-        ("calls/s", "", f"{status['per_s']:,.0f}", "", "", ""),
-        ("p50 latency (ms)", "", f"{status['p50_ms']:.1f}", "", "", ""),
-        ("p99 latency (ms)", "", f"{status['p99_ms']:.1f}", "", f"< {TARGET_STATUS_P99_MS:.0f} ms",
+        (f"Status, {STATUS_BATCH} ids, {STATUS_CLIENTS} clients", "bare app", "Mailtick", "ratio",
+         "target", ""),
+        ("calls/s", f"{bare_status['per_s']:,.0f}", f"{status['per_s']:,.0f}",
+         f"{status['per_s'] / bare_status['per_s']:.2f}x" if bare_status["per_s"] else "", "", ""),
+        ("p50 latency (ms)", f"{bare_status['p50_ms']:.1f}", f"{status['p50_ms']:.1f}",
+         times(status["p50_ms"], bare_status["p50_ms"]), "", ""),
+        ("p99 latency (ms)", f"{bare_status['p99_ms']:.1f}", f"{status['p99_ms']:.1f}",
+         times(status["p99_ms"], bare_status["p99_ms"]), f"< {TARGET_STATUS_P99_MS:.0f} ms",
          verdict(status["p99_ms"] < TARGET_STATUS_P99_MS)),
-        ("server CPU per call (us)", "", us(status["server_cpu_us"]), "", "", ""),
-        ("calls timed / failed", "", f"{status['completed']} / {status['errors']}", "", "", ""),
+        ("server CPU per call (us)", us(bare_status["server_cpu_us"]), us(status["server_cpu_us"]),
+         times(status["server_cpu_us"], bare_status["server_cpu_us"]), "", ""),
+        ("calls timed / failed", f"{bare_status['completed']} / {bare_status['errors']}",
+         f"{status['completed']} / {status['errors']}", "", "", ""),
         ("",) * 6,
         ("Hits, recording on", "", "Mailtick", "", "target", ""),
         ("answered 200", "", f"{hits['answered']}", "", "", ""),
@@ -609,6 +635,7 @@ def main(argv=None) -> int:
         MAILTICK_STORE=f"sqlite:///{db_path}",
         MAILTICK_BASE_URL=f"http://{HOST}:{mailtick_port}",
         PYTHONUNBUFFERED="1",
+        BARE_STATUS_ANSWER=str(work / "status-answer.json"),
     )
     sizing = ["--workers", str(args.workers), "--threads", str(args.threads)]
     mailtick = Server(
@@ -670,7 +697,9 @@ def main(argv=None) -> int:
         )
         answered += 1  # the pixel compare_pixels fetched from Mailtick
         drain(mailtick, data_dir, db_path)  # status calls measured on a settled server
-        status = measure_status(mailtick, token, status_ids, args)
+        bare_status, status = measure_status(
+            bare, mailtick, token, status_ids, args, work / "status-answer.json"
+        )
 
         # Count only once the server is down: a graceful stop lets workers finish their writes.
         mailtick.stop()
@@ -688,23 +717,28 @@ def main(argv=None) -> int:
         "lost": max(0, answered - stored - spooled),
     }
     print()
-    print_table(table(bare_pixel, mt_pixel, status, hits, args))
+    print_table(table(bare_pixel, mt_pixel, bare_status, status, hits, args))
     print()
     print(
         f"Load generator CPU: {bare_pixel['client_cpu_s']:.1f} s in the bare app's rounds,"
         f" {mt_pixel['client_cpu_s']:.1f} s in Mailtick's. Whole run: "
         f"{time.monotonic() - started:.0f} s."
     )
-    shares = [p["others_share"] for p in (bare_pixel, mt_pixel, status)]
+    shares = [p["others_share"] for p in (bare_pixel, mt_pixel, bare_status, status)]
     if None not in shares:
         print(
             f"Other processes took {shares[0]:.0%} of the machine's CPU during the bare app's"
-            f" rounds, {shares[1]:.0%} during Mailtick's, {shares[2]:.0%} during the status"
-            " calls."
+            f" pixel rounds, {shares[1]:.0%} during Mailtick's; {shares[2]:.0%} and"
+            f" {shares[3]:.0%} during the status rounds."
         )
         if max(shares) > 0.1:
             print("WARNING: the machine was busy with other work; figures are less reliable.")
-    phases = {"bare pixel": bare_pixel, "Mailtick pixel": mt_pixel, "status": status}
+    phases = {
+        "bare pixel": bare_pixel,
+        "Mailtick pixel": mt_pixel,
+        "bare status": bare_status,
+        "Mailtick status": status,
+    }
     for name, phase in phases.items():
         if phase["errors"] or set(phase["statuses"]) - {"200"}:
             print(
@@ -720,7 +754,7 @@ def main(argv=None) -> int:
                 "machine": info,
                 "settings": vars(args),
                 "pixel": {"bare": bare_pixel, "mailtick": mt_pixel},
-                "status": status,
+                "status": {"bare": bare_status, "mailtick": status},
                 "hits": hits,
             },
             indent=2,
