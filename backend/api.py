@@ -39,6 +39,9 @@ MAX_PAGE = 200
 MAX_RECIPIENTS = 500
 MAX_LINKS = 500
 GMAIL_ID = re.compile(r"^[A-Za-z0-9:_#-]{1,80}$")
+# Tracking ids joined with commas, every one of them as ID_PATTERN wants it (or none at all).
+_ID = ID_PATTERN.pattern.removeprefix("^").removesuffix("$")
+ID_LIST = re.compile(f"(?:{_ID}(?:,{_ID})*)?")
 
 
 def store():
@@ -319,7 +322,10 @@ def requested_ids(data: dict) -> tuple[list[str], list[str]]:
             f"Ask for at most {MAX_STATUS_IDS} ids in one call; this asked for"
             f" {len(ids) + len(gmail_ids)}. Split the request.",
         )
-    ids = [i for i in ids if ID_PATTERN.match(i)]
+    # A page's ids are nearly always all well formed: one match over them all is much cheaper
+    # than one a piece, and only a list with a bad id is filtered one by one.
+    if not ID_LIST.fullmatch(",".join(ids)):
+        ids = [i for i in ids if ID_PATTERN.match(i)]
     gmail_ids = [i.lower().lstrip("#") for i in gmail_ids if GMAIL_ID.match(i)]
     return ids, gmail_ids
 
