@@ -77,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--threads", type=int, default=DEFAULT_THREADS, help="gunicorn threads per worker"
     )
     parser.add_argument("--connections", type=int, default=16, help="keep-alive pixel clients")
-    parser.add_argument("--rounds", type=int, default=3, help="pixel rounds per server")
+    parser.add_argument("--rounds", type=int, default=5, help="pixel and status rounds per server")
     parser.add_argument("--requests", type=int, default=8000, help="timed pixel requests a round")
     parser.add_argument("--warmup", type=int, default=500, help="untimed requests before a phase")
     parser.add_argument("--messages", type=int, default=200, help="tracked messages to reserve")
