@@ -30,8 +30,8 @@ def iso(moment: datetime | None) -> str | None:
     """Format a moment as a fixed-width UTC string, so that text order is time order."""
     if moment is None:
         return None
-    # isoformat() is twice as fast as strftime(ISO_FORMAT) and gives the same text for UTC;
-    # every time in every answer passes through here.
+    # isoformat() gives the same text for UTC as strftime(ISO_FORMAT), a third faster; every
+    # time in every answer passes through here.
     return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
