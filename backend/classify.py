@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -185,8 +187,64 @@ def describe(agent: str) -> tuple[str, str]:
     return client, device
 
 
-def _same_reader(a: Hit, b: Hit) -> bool:
-    return a.user_agent == b.user_agent and truncate_ip(a.ip) == truncate_ip(b.ip)
+def _reader(hit: Hit) -> tuple:
+    """Which hits are "the same reader again" for this one (see _Context.seen_before).
+
+    Gmail's proxy and Yahoo's hide every reader behind them, so any of their fetches is the same
+    reader; otherwise the same user agent from the same network, and for a click the same link.
+    """
+    if hit.kind == "click":
+        return ("click", hit.link_index, hit.user_agent, truncate_ip(hit.ip))
+    if is_gmail_proxy(hit.user_agent):
+        return (hit.kind, "gmail")
+    if is_yahoo_proxy(hit.user_agent):
+        return (hit.kind, "yahoo")
+    return (hit.kind, hit.user_agent, truncate_ip(hit.ip))
+
+
+class _Context:
+    """A message's hits around the ones being classified, indexed the way the rules read them.
+
+    Each rule reads only the hits it can match: the same reader's (in time order), the
+    self-view signals, the clicks. Comparing every hit with every other made a message fetched
+    hundreds of times a minute cost work that grew with the square of its traffic.
+    """
+
+    def __init__(self, hits: Iterable[Hit]):
+        self.hits: dict[str, Hit] = {}
+        self.self_views: list[Hit] = []
+        self.clicks: list[Hit] = []
+        self.by_reader: dict[tuple, list[tuple[datetime, str]]] = defaultdict(list)
+        for hit in hits:
+            if hit.id in self.hits:
+                self.hits[hit.id] = hit  # a later copy of the same hit: its class is newer
+                continue
+            self.hits[hit.id] = hit
+            if hit.kind == SELF_VIEW:
+                self.self_views.append(hit)
+            elif hit.kind == "click":
+                self.clicks.append(hit)
+            self.by_reader[_reader(hit)].append((hit.at, hit.id))
+        for keys in self.by_reader.values():
+            keys.sort()
+
+    def classified(self, hit: Hit) -> None:
+        """The verdict on a hit already here: later hits see its class."""
+        self.hits[hit.id] = hit
+
+    def seen_before(self, hit: Hit) -> bool:
+        """An earlier hit by the same reader within the duplicate window.
+
+        Ties in time are broken by id, so two identical hits never both count or both drop.
+        """
+        keys = self.by_reader.get(_reader(hit), ())
+        for index in range(bisect_left(keys, (hit.at, hit.id)) - 1, -1, -1):
+            at, other_id = keys[index]
+            if hit.at - at > DUPLICATE_WINDOW:
+                return False
+            if self.hits[other_id].cls not in (SELF, SCANNER, APPLE_MPP):
+                return True
+        return False
 
 
 def classify(hit: Hit, message: Message | None, nearby: Sequence[Hit]) -> Verdict:
@@ -195,19 +253,22 @@ def classify(hit: Hit, message: Message | None, nearby: Sequence[Hit]) -> Verdic
     `nearby` holds the message's other hits and self-view signals around this one, already
     classified or not; the verdict never depends on their order in the list.
     """
+    return _classify(hit, message, _Context(h for h in nearby if h.id != hit.id))
+
+
+def _classify(hit: Hit, message: Message | None, context: _Context) -> Verdict:
     agent, ip = hit.user_agent or "", hit.ip or ""
-    others = [h for h in nearby if h.id != hit.id]
     if hit.kind == "click":
-        return _classify_click(hit, message, others, agent, ip)
+        return _classify_click(hit, message, context, agent, ip)
 
     if is_gmail_proxy(agent):
-        if _sender_is_looking(hit, message, others):
+        if _sender_is_looking(hit, message, context):
             return Verdict(SELF, False, "Gmail", "", "the sender's own Gmail showed it")
-        if _seen_before(hit, others, lambda h: is_gmail_proxy(h.user_agent)):
+        if context.seen_before(hit):
             return Verdict(DUPLICATE, False, "Gmail", "", "Gmail's proxy again within a minute")
         return Verdict(GMAIL_PROXY, True, "Gmail", "", "opened in Gmail (reader hidden by proxy)")
     if is_yahoo_proxy(agent):
-        if _seen_before(hit, others, lambda h: is_yahoo_proxy(h.user_agent)):
+        if context.seen_before(hit):
             return Verdict(DUPLICATE, False, "Yahoo Mail", "", "Yahoo's proxy again")
         return Verdict(YAHOO_PROXY, True, "Yahoo Mail", "", "opened in Yahoo Mail")
     if is_apple_mpp(agent, ip):
@@ -215,33 +276,33 @@ def classify(hit: Hit, message: Message | None, nearby: Sequence[Hit]) -> Verdic
     if is_scanner(agent, ip):
         return Verdict(SCANNER, False, "", "", "a security scanner or automated client")
     client, device = describe(agent)
-    if _seen_before(hit, others, lambda h: _same_reader(h, hit)):
+    if context.seen_before(hit):
         return Verdict(DUPLICATE, False, client, device, "the same reader again within a minute")
     return Verdict(HUMAN, True, client, device, "opened")
 
 
-def _classify_click(hit: Hit, message: Message | None, others: list[Hit], agent: str, ip: str):
+def _classify_click(hit: Hit, message: Message | None, context: _Context, agent: str, ip: str):
     client, device = ("", "") if is_scanner(agent, ip) else describe(agent)
     if is_scanner(agent, ip) or is_apple_mpp(agent, ip) and agent.strip() == "Mozilla/5.0":
         return Verdict(SCANNER, False, client, device, "a security scanner followed the link")
     if message is not None and message.sent_at and hit.at - message.sent_at < CLICK_TOO_SOON:
         return Verdict(SCANNER, False, client, device, "followed seconds after sending")
-    if _link_sweep(hit, message, others):
+    if _link_sweep(hit, message, context):
         return Verdict(SCANNER, False, client, device, "links followed in a machine's sweep")
-    if _seen_before(
-        hit,
-        others,
-        lambda h: h.kind == "click" and h.link_index == hit.link_index and _same_reader(h, hit),
-    ):
+    if context.seen_before(hit):
         return Verdict(DUPLICATE, False, client, device, "the same click again")
     return Verdict(HUMAN, True, client, device, "clicked")
 
 
-def _link_sweep(hit: Hit, message: Message | None, others: list[Hit]) -> bool:
+def _link_sweep(hit: Hit, message: Message | None, context: _Context) -> bool:
     """Several links followed at a machine's pace: faster than a person moves between links,
     or every link of the message within seconds just after delivery."""
     clicks = sorted(
-        (h for h in [hit, *others] if h.kind == "click" and abs(h.at - hit.at) <= SCAN_BURST),
+        (
+            h
+            for h in [hit, *context.clicks]
+            if (h is hit or h.id != hit.id) and abs(h.at - hit.at) <= SCAN_BURST
+        ),
         key=lambda h: h.at,
     )
     links = {h.link_index for h in clicks}
@@ -259,29 +320,14 @@ def _link_sweep(hit: Hit, message: Message | None, others: list[Hit]) -> bool:
     return just_delivered and link_count >= 2 and len(links) >= link_count
 
 
-def _sender_is_looking(hit: Hit, message: Message | None, others: list[Hit]) -> bool:
+def _sender_is_looking(hit: Hit, message: Message | None, context: _Context) -> bool:
     if message is not None and message.sent_at is not None:
         if timedelta(0) <= hit.at - message.sent_at <= AFTER_SEND:
             return True
     return any(
-        h.kind == SELF_VIEW and h.at - SELF_BEFORE <= hit.at <= h.at + SELF_AFTER for h in others
+        h.id != hit.id and h.at - SELF_BEFORE <= hit.at <= h.at + SELF_AFTER
+        for h in context.self_views
     )
-
-
-def _seen_before(hit: Hit, others: list[Hit], same) -> bool:
-    """An earlier hit by the same reader within the duplicate window.
-
-    Ties in time are broken by id, so two identical hits never both count or both drop.
-    """
-    for other in others:
-        if other.kind != hit.kind or not same(other):
-            continue
-        if other.cls in (SELF, SCANNER, APPLE_MPP):
-            continue
-        earlier = (other.at, other.id) < (hit.at, hit.id)
-        if earlier and hit.at - other.at <= DUPLICATE_WINDOW:
-            return True
-    return False
 
 
 def settled(hit: Hit, now: datetime) -> bool:
@@ -294,11 +340,10 @@ def classify_pending(message: Message | None, pending: Sequence[Hit], nearby: Se
     Returns the hits as they should be kept: with class, client, device, whether they count,
     and the address cut to its network now that classification no longer needs it.
     """
-    known = {h.id: h for h in nearby}
-    known.update((h.id, h) for h in pending)
+    context = _Context([*nearby, *pending])  # a pending hit's own copy wins over the store's
     done = []
     for hit in sorted(pending, key=lambda h: (h.at, h.id)):
-        verdict = classify(hit, message, list(known.values()))
+        verdict = _classify(hit, message, context)
         kept = replace(
             hit,
             cls=verdict.cls,
@@ -307,6 +352,6 @@ def classify_pending(message: Message | None, pending: Sequence[Hit], nearby: Se
             device=verdict.device,
             ip=truncate_ip(hit.ip),
         )
-        known[hit.id] = kept
+        context.classified(kept)
         done.append(kept)
     return done

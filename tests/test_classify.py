@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -212,6 +213,25 @@ def test_classify_pending_sees_earlier_verdicts_in_the_same_batch():
     a, b = hit(1000, CHROME, id="a"), hit(1010, CHROME, id="b")
     kept = classify_pending(message(), [b, a], [])
     assert [(h.id, h.cls) for h in kept] == [("a", "human"), ("b", "duplicate")]
+
+
+def test_a_message_fetched_thousands_of_times_a_minute_is_still_classified_right():
+    # Gmail's proxy hammering one pixel (a mailing list, or someone on purpose), with one
+    # reader opening directly in the middle: one proxy open, one direct open, the rest repeats.
+    # The rules read only the same reader's hits, so this stays cheap however busy it gets.
+    proxy = [
+        hit(3600 + n / 100, GMAIL, f"66.249.84.{n % 250}", id=f"g{n:05d}") for n in range(3000)
+    ]
+    reader = hit(3605, CHROME, id="reader")
+    again = hit(3606, CHROME, id="reader-again")
+    earlier = [replace(h, cls="duplicate") for h in proxy[:1000]]
+    first = classify_pending(message(), [*proxy[:1000], reader, again], [])
+    rest = classify_pending(message(), proxy[1000:], [*earlier, *first])
+    verdicts = {h.id: (h.cls, h.counted) for h in [*first, *rest]}
+    assert verdicts.pop("g00000") == ("gmail_proxy", True)
+    assert verdicts.pop("reader") == ("human", True)
+    assert verdicts.pop("reader-again") == ("duplicate", False)
+    assert set(verdicts.values()) == {("duplicate", False)} and len(verdicts) == 2999
 
 
 def test_describe_names_outlook_and_thunderbird():
