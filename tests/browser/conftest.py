@@ -194,3 +194,20 @@ def api(server, token: str, method: str, path: str, body=None):
         timeout=10,
     )
     return response
+
+
+def tracked_message(server, token: str, subject: str, thread: str | None = None) -> dict:
+    """A message sent through Mailtick on 2026-11-20, long enough ago that no open is the
+    sender's own view; with `thread`, Gmail knows it by that message and thread id."""
+    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
+    body = {
+        "subject": subject,
+        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
+        "links": [],
+        "sent_at": "2026-11-20T10:00:00Z",
+    }
+    if thread:
+        body.update(gmail_message_id=thread, gmail_thread_id=thread)
+    response = api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body)
+    assert response.status_code == 200, response.text
+    return reserved

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import time
 
-from .conftest import api
+from .conftest import api, tracked_message
 
 OPENED_THREAD = "18c2f0a1b2c3d4e5"  # seeded rows of the fake Gmail's Sent list
 TRACKED_THREAD = "18c2e9f0a0b1c2d3"
 UNTRACKED_THREAD = "18c2e0000000abcd"
-
-
-def track(server, token: str, thread: str, subject: str) -> dict:
-    """Create a tracked message already sent from Gmail as `thread`."""
-    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
-    body = {
-        "subject": subject,
-        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
-        "links": [],
-        "sent_at": "2026-11-20T10:00:00Z",
-        "gmail_message_id": thread,
-        "gmail_thread_id": thread,
-    }
-    response = api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body)
-    assert response.status_code == 200
-    return reserved
 
 
 def wait_until_opened(server, token: str, tracking_id: str, opens: int = 1) -> None:
@@ -45,8 +29,8 @@ def row(page, thread: str):
 def test_one_status_call_per_render_and_idempotent_marks(browser):
     token = browser.connect()
     browser.settings(refreshSeconds=600)  # no timed refresh during this test
-    opened = track(browser.server, token, OPENED_THREAD, "Lunch on Friday?")
-    track(browser.server, token, TRACKED_THREAD, "Slides")
+    opened = tracked_message(browser.server, token, "Lunch on Friday?", OPENED_THREAD)
+    tracked_message(browser.server, token, "Slides", TRACKED_THREAD)
     browser.server.hit_pixel(opened["pixel_url"])
     wait_until_opened(browser.server, token, opened["id"])
     calls = []
@@ -94,7 +78,7 @@ def test_one_status_call_per_render_and_idempotent_marks(browser):
 
 def test_marks_follow_new_activity(browser):
     token = browser.connect()  # refreshes every 2 s
-    message = track(browser.server, token, TRACKED_THREAD, "Slides")
+    message = tracked_message(browser.server, token, "Slides", TRACKED_THREAD)
     page = browser.open_gmail()
     mark = row(page, TRACKED_THREAD).locator(".mailtick-check")
     mark.locator("xpath=self::*[@data-mailtick-state='tracked']").wait_for()

@@ -7,7 +7,7 @@ import base64
 import json
 import time
 
-from .conftest import api
+from .conftest import api, tracked_message
 
 THREAD = "18c2f0a1b2c3d4e0"
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Thunderbird/{}"
@@ -23,20 +23,6 @@ def until(what: str, probe, timeout: float = 10, every: float = 0.2):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
-
-
-def tracked(server, token: str, subject: str) -> dict:
-    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
-    body = {
-        "subject": subject,
-        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
-        "links": [],
-        "sent_at": "2026-11-20T10:00:00Z",  # long ago: no open is the sender's own
-        "gmail_message_id": THREAD,
-        "gmail_thread_id": THREAD,
-    }
-    assert api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body).ok
-    return reserved
 
 
 def server_feed(server, token: str, after: str) -> list[dict]:
@@ -62,7 +48,7 @@ def start(browser, **extra) -> tuple[str, str]:
 
 def test_a_pushed_open_notifies_once_and_the_feed_does_not_repeat_it(browser, live_server):
     token, cursor = start(browser, feedMinutes=30)  # only the push may show it at first
-    message = tracked(live_server, token, "Proposal <b>Q4</b>")
+    message = tracked_message(live_server, token, "Proposal <b>Q4</b>", THREAD)
     live_server.hit_pixel(message["pixel_url"], UA.format("128.0"))
     (event,) = until("the open in the feed", lambda: server_feed(live_server, token, cursor))
     assert event["kind"] == "opened" and event["notify"] is True
@@ -125,7 +111,7 @@ def test_a_pushed_open_notifies_once_and_the_feed_does_not_repeat_it(browser, li
 
 def test_catch_up_after_a_stopped_worker_delivers_exactly_the_missed_opens(browser, live_server):
     token, cursor = start(browser, feedMinutes=0.05)
-    message = tracked(live_server, token, "Offer")
+    message = tracked_message(live_server, token, "Offer", THREAD)
     live_server.hit_pixel(message["pixel_url"], UA.format("128.0"))
     events = until("the open in the server's feed", lambda: server_feed(live_server, token, cursor))
     key = events[0]["collapse_key"]
@@ -203,7 +189,7 @@ def test_new_activity_redraws_open_gmail_check_marks_at_once(browser, live_serve
     # No timed refresh of the marks during the test: only the new activity can redraw them.
     token, cursor = start(browser, feedMinutes=30)
     browser.settings(refreshSeconds=600)
-    message = tracked(live_server, token, "Renewal")
+    message = tracked_message(live_server, token, "Renewal", THREAD)
     browser.gmail.add_sent("Renewal", ["carol@example.com"], "<p>Hello</p>", THREAD)
     page = browser.open_gmail()
     row = page.locator(f"tr.zA:has([data-legacy-thread-id='{THREAD}'])")

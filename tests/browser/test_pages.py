@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from .conftest import api
+from .conftest import api, tracked_message
 from .gmail_server import GMAIL_PROXY_UA
 from .test_checkmarks import wait_until_opened
 
@@ -145,26 +145,12 @@ def test_options_connect_check_and_default(browser):
 APPLE_MPP_UA = "Mozilla/5.0"
 
 
-def tracked(server, token: str, subject: str, thread: str | None = None) -> dict:
-    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
-    body = {
-        "subject": subject,
-        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
-        "links": [],
-        "sent_at": "2026-11-20T10:00:00Z",
-    }
-    if thread:
-        body.update(gmail_message_id=thread, gmail_thread_id=thread)
-    assert api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body).ok
-    return reserved
-
-
 def test_popup_and_marks_tell_readers_from_machines_and_the_sender(browser):
     token = browser.connect()
     server = browser.server
-    tracked(server, token, "Nothing yet")
-    prefetched = tracked(server, token, "Only Apple", thread="18c2e9f0a0b1c2d3")
-    read = tracked(server, token, "Read for real")
+    tracked_message(server, token, "Nothing yet")
+    prefetched = tracked_message(server, token, "Only Apple", thread="18c2e9f0a0b1c2d3")
+    read = tracked_message(server, token, "Read for real")
     # The sender's own Gmail looked (signal, then Google's proxy), then the recipient read it
     # twice within a minute in Thunderbird, and Apple Mail prefetched the other one.
     sv = api(server, token, "POST", "/api/v1/messages/self-views", {"ids": [read["id"]]})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from .conftest import api
+from .conftest import api, tracked_message
 from .gmail_server import GMAIL_PROXY_UA
 from .test_checkmarks import wait_until_opened
 from .test_compose import SEND
@@ -18,21 +18,6 @@ THREAD = "18c3000000000a01"
 REPLY_THREAD = "18c3000000000c03"
 THEIRS = "18c3000000000b02"
 SETTLE_S = 5  # opens are classified 3 s after they arrive: wait past that
-
-
-def tracked_message(server, token: str, thread: str, subject: str) -> dict:
-    """A message sent through Mailtick a week ago, its Gmail ids known to the server."""
-    reserved = api(server, token, "POST", "/api/v1/messages", {}).json()
-    body = {
-        "subject": subject,
-        "recipients": {"to": ["carol@example.com"], "cc": [], "bcc": []},
-        "links": [],
-        "sent_at": "2026-11-20T10:00:00Z",
-        "gmail_message_id": thread,
-        "gmail_thread_id": thread,
-    }
-    assert api(server, token, "PATCH", f"/api/v1/messages/{reserved['id']}", body).ok
-    return reserved
 
 
 def body_with(pixel_url: str, text: str) -> str:
@@ -73,11 +58,11 @@ def conversation_image(page, n: int):
 
 def test_senders_own_view_stays_grey_until_a_recipient_opens(browser):
     token = browser.connect()
-    mine = tracked_message(browser.server, token, THREAD, "Our offer")
+    mine = tracked_message(browser.server, token, "Our offer", THREAD)
     # In the same thread, a colleague on the same Mailtick server answered with their own
     # tracked email: the user reading that one is the colleague's reader, and must count.
     colleague = browser.server.token(f"colleague-{browser.account}")
-    theirs = tracked_message(browser.server, colleague, THEIRS, "Re: Our offer")
+    theirs = tracked_message(browser.server, colleague, "Re: Our offer", THEIRS)
     gmail = browser.gmail
     gmail.add_sent("Our offer", ["carol@example.com"], body_with(mine["pixel_url"], "Hi"), THREAD)
     gmail.add_sent(
@@ -156,7 +141,7 @@ def test_senders_own_view_stays_grey_until_a_recipient_opens(browser):
 
 def test_view_right_after_replying_never_loads_the_pixel(browser):
     token = browser.connect()
-    first = tracked_message(browser.server, token, REPLY_THREAD, "Plans")
+    first = tracked_message(browser.server, token, "Plans", REPLY_THREAD)
     browser.gmail.add_sent(
         "Plans", ["carol@example.com"], body_with(first["pixel_url"], "Hi"), REPLY_THREAD
     )
