@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import secrets
 import sqlite3
@@ -1074,34 +1076,50 @@ def _count(db, message_id, kind, at, link_index, counted, cls) -> None:
     # Other kinds (the extension's self-view signal) are evidence for the classifier only.
 
 
-def _account(row) -> Account:
-    return Account(row["id"], row["email"], parse_iso(row["created_at"]))
-
-
-def _message(row) -> Message:
-    recipients = json.loads(row["recipients"])
-    return Message(
-        id=row["id"],
-        account_id=row["account_id"],
-        created_at=parse_iso(row["created_at"]),
-        expires_at=parse_iso(row["expires_at"]),
-        subject=row["subject"],
-        to=recipients.get("to", []),
-        cc=recipients.get("cc", []),
-        bcc=recipients.get("bcc", []),
-        links=json.loads(row["links"]),
-        sent_at=parse_iso(row["sent_at"]),
-        gmail_message_id=row["gmail_message_id"],
-        gmail_thread_id=row["gmail_thread_id"],
-        opens=row["opens"],
-        first_open_at=parse_iso(row["first_open_at"]),
-        last_open_at=parse_iso(row["last_open_at"]),
-        clicks=row["clicks"],
-        machine_opens=row["machine_opens"],
+@functools.cache
+def _decoding(cls) -> tuple[tuple[str, str], ...]:
+    """How each field of a dataclass comes back from its row: a time is stored as iso() text,
+    a flag as 0 or 1, anything else as it is."""
+    return tuple(
+        (f.name, "time" if "datetime" in str(f.type) else "flag" if f.type == "bool" else "")
+        for f in dataclasses.fields(cls)
     )
 
 
+def _from_row(cls, row, **decoded):
+    """A dataclass from a row of its table. `decoded` gives the fields kept otherwise (JSON);
+    a field with no column (one the store attaches later) takes its default."""
+    values = {}
+    for name, kind in _decoding(cls):
+        if name in decoded:
+            continue
+        try:
+            value = row[name]
+        except IndexError:
+            continue
+        values[name] = (
+            parse_iso(value) if kind == "time" else bool(value) if kind == "flag" else value
+        )
+    return cls(**values, **decoded)
+
+
+def _recipients(row) -> dict:
+    recipients = json.loads(row["recipients"])
+    return {"to": recipients.get("to", []), "cc": recipients.get("cc", []),
+            "bcc": recipients.get("bcc", [])}  # fmt: skip
+
+
+def _account(row) -> Account:
+    return _from_row(Account, row)
+
+
+def _message(row) -> Message:
+    return _from_row(Message, row, **_recipients(row), links=json.loads(row["links"]))
+
+
 def _hit(row) -> Hit:
+    # Spelled out rather than _from_row: classification reads a message's recent hits on every
+    # pass, and the generic reader costs a third more per row.
     return Hit(
         id=row["id"],
         message_id=row["message_id"],
@@ -1121,59 +1139,18 @@ def _hit(row) -> Hit:
 
 
 def _activity(row) -> Activity:
-    recipients = json.loads(row["recipients"])
-    return Activity(
-        id=row["id"],
-        account_id=row["account_id"],
-        message_id=row["message_id"],
-        kind=row["kind"],
-        at=parse_iso(row["at"]),
-        day=row["day"],
-        subject=row["subject"],
-        to=recipients.get("to", []),
-        cc=recipients.get("cc", []),
-        bcc=recipients.get("bcc", []),
-        link_index=row["link_index"],
-        url=row["url"],
-        cls=row["cls"],
-        client=row["client"],
-        device=row["device"],
-        gmail_message_id=row["gmail_message_id"],
-        gmail_thread_id=row["gmail_thread_id"],
-        seq=row["seq"],
-        first=bool(row["first"]),
-        count_today=row["count_today"],
-        notify=bool(row["notify"]),
-    )
+    return _from_row(Activity, row, **_recipients(row))
 
 
 # --- Insights (issue 7) ------------------------------------------------------------------
 
 
 def _reply(row) -> Reply:
-    return Reply(
-        message_id=row["message_id"],
-        account_id=row["account_id"],
-        gmail_message_id=row["gmail_message_id"],
-        sender=row["sender"],
-        at=parse_iso(row["at"]),
-        source=row["source"],
-        recorded_at=parse_iso(row["recorded_at"]),
-    )
+    return _from_row(Reply, row)
 
 
 def _reminder(row) -> Reminder:
-    return Reminder(
-        message_id=row["message_id"],
-        account_id=row["account_id"],
-        due_at=parse_iso(row["due_at"]),
-        status=row["status"],
-        created_at=parse_iso(row["created_at"]),
-        fired_at=parse_iso(row["fired_at"]),
-        acked_at=parse_iso(row["acked_at"]),
-        cancelled_at=parse_iso(row["cancelled_at"]),
-        cancel_reason=row["cancel_reason"],
-    )
+    return _from_row(Reminder, row)
 
 
 def _load_reminder(db, message_id: str) -> Reminder | None:
