@@ -1,15 +1,18 @@
-"""Signing keys that play Google's: ID tokens the tests sign, certificates they serve."""
+"""Google's side of the tests: signing keys that play Google's (ID tokens the tests sign,
+certificates they serve), and a googleapiclient transport that answers and remembers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt
+from googleapiclient.http import HttpMockSequence
 
 
 @dataclass
@@ -42,3 +45,22 @@ def make_key(kid: str) -> SigningKey:
         signer=crypt.RSASigner.from_string(pem, key_id=kid),
         cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
     )
+
+
+class SentRequest(NamedTuple):
+    method: str
+    uri: str
+    headers: dict
+    body: bytes | str | None
+
+
+class RecordingHttp(HttpMockSequence):
+    """googleapiclient's HttpMockSequence, remembering each request it answered, in order."""
+
+    def __init__(self, answers):
+        super().__init__(answers)
+        self.requests: list[SentRequest] = []
+
+    def request(self, uri, method="GET", body=None, headers=None, *args, **kwargs):
+        self.requests.append(SentRequest(method, uri, dict(headers or {}), body))
+        return super().request(uri, method, body, headers, *args, **kwargs)

@@ -70,6 +70,8 @@ class FakeGoogle:
         self.token_requests: list[dict] = []
         # What Google says it granted: it names `email` by its long form.
         self.granted_scope: str | None = f"openid {EMAIL_SCOPE}"
+        # Google hands one out when offline access to Gmail is granted (tests that ask set it).
+        self.refresh_token: str | None = None
         self.certs_status = 200
         mock.add_callback(responses.POST, TOKEN_ENDPOINT, callback=self._token)
         mock.add_callback(responses.GET, CERTS_ENDPOINT, callback=self._certs)
@@ -137,6 +139,8 @@ class FakeGoogle:
             body["id_token"] = grant["id_token"]
         if self.granted_scope is not None:
             body["scope"] = self.granted_scope
+        if self.refresh_token:
+            body["refresh_token"] = self.refresh_token
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def _certs(self, request):

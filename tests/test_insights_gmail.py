@@ -16,8 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from google_keys import make_key
-from googleapiclient.http import HttpMockSequence
+from google_keys import RecordingHttp, make_key
 from test_auth import CLIENT_ID, CLIENT_SECRET, EMAIL_SCOPE, FakeGoogle
 from test_openapi import check, spec  # noqa: F401 - the spec fixture, by name
 
@@ -32,18 +31,6 @@ USER = "sender@example.com"
 CONFIG = types.SimpleNamespace(
     google_sign_in=True, google_client_id="client-id", google_client_secret="client-secret"
 )
-
-
-class Recorded(HttpMockSequence):
-    """HttpMockSequence that remembers each request (method, URL, headers, body)."""
-
-    def __init__(self, responses):
-        super().__init__(responses)
-        self.requests = []
-
-    def request(self, uri, method="GET", body=None, headers=None, redirections=1, **kwargs):
-        self.requests.append((method, uri, dict(headers or {}), body))
-        return super().request(uri, method, body, headers, redirections)
 
 
 def ok(body) -> tuple[dict, str]:
@@ -111,7 +98,7 @@ def thread(message, *extra) -> dict:
 
 def test_only_recipients_messages_after_sending_are_replies_and_only_metadata_is_asked(tracked):
     reply_at = tracked.sent_at + timedelta(hours=5)
-    mock = Recorded(
+    mock = RecordingHttp(
         [
             ok(
                 thread(
@@ -145,44 +132,46 @@ def test_recorded_replies_cancel_the_reminder_once(tracked, store):
     reply_at = tracked.sent_at + timedelta(hours=5)
     answer = thread(tracked, item("18c2f0a1b2c30004", "alice@example.com", reply_at))
     now = utcnow()
-    new = gmail.check_replies(store, tracked, USER, now, http=Recorded([ok(answer)]))
+    new = gmail.check_replies(store, tracked, USER, now, http=RecordingHttp([ok(answer)]))
     assert [(r.gmail_message_id, r.sender, r.at, r.source) for r in new] == [
         ("18c2f0a1b2c30004", "alice@example.com", reply_at, "gmail_api")
     ]
     reminder = store.reminder(tracked.account_id, tracked.id)
     assert (reminder.status, reminder.cancel_reason) == ("cancelled", "reply")
     # Asked again, Gmail shows the same reply: nothing new is recorded.
-    assert gmail.check_replies(store, tracked, USER, now, http=Recorded([ok(answer)])) == []
+    assert gmail.check_replies(store, tracked, USER, now, http=RecordingHttp([ok(answer)])) == []
     assert len(store.replies(tracked.account_id, tracked.id)) == 1
 
 
 def test_a_thread_without_replies_leaves_the_reminder(tracked, store):
     assert (
-        gmail.check_replies(store, tracked, USER, utcnow(), http=Recorded([ok(thread(tracked))]))
+        gmail.check_replies(
+            store, tracked, USER, utcnow(), http=RecordingHttp([ok(thread(tracked))])
+        )
         == []
     )
     assert store.reminder(tracked.account_id, tracked.id).status == "scheduled"
 
 
 def test_a_deleted_thread_has_no_replies_and_a_refusal_is_an_error(tracked):
-    assert gmail.thread_replies(tracked, USER, http=Recorded([failure(404, "notFound")])) == []
+    assert gmail.thread_replies(tracked, USER, http=RecordingHttp([failure(404, "notFound")])) == []
     with pytest.raises(gmail.GmailError):
         gmail.thread_replies(
-            tracked, USER, http=Recorded([failure(403, "insufficientPermissions")])
+            tracked, USER, http=RecordingHttp([failure(403, "insufficientPermissions")])
         )
     with pytest.raises(gmail.GmailError):
-        gmail.thread_replies(tracked, USER, http=Recorded([({"status": "200"}, "not json")]))
+        gmail.thread_replies(tracked, USER, http=RecordingHttp([({"status": "200"}, "not json")]))
 
 
 def test_nothing_is_asked_without_a_thread_id(tracked):
-    mock = Recorded([])
+    mock = RecordingHttp([])
     assert gmail.thread_replies(replace(tracked, gmail_thread_id=None), USER, http=mock) == []
     assert mock.requests == []
 
 
 def test_the_checker_refreshes_the_users_grant_and_signs_the_call(tracked, store):
     reply_at = tracked.sent_at + timedelta(hours=5)
-    mock = Recorded(
+    mock = RecordingHttp(
         [
             ok({"access_token": "ya29.fresh", "expires_in": 3600, "token_type": "Bearer"}),
             ok(thread(tracked, item("18c2f0a1b2c30004", "alice@example.com", reply_at))),
@@ -212,7 +201,7 @@ def test_the_checker_refreshes_the_users_grant_and_signs_the_call(tracked, store
 
 
 def test_the_checker_asks_nothing_for_users_without_a_grant(tracked, store):
-    mock = Recorded([])
+    mock = RecordingHttp([])
     check = gmail.reply_checker(store, CONFIG, lambda _account_id: None, http=lambda: mock)
     assert check(tracked) == [] and mock.requests == []
     off = types.SimpleNamespace(**{**vars(CONFIG), "google_sign_in": False})
@@ -222,7 +211,7 @@ def test_the_checker_asks_nothing_for_users_without_a_grant(tracked, store):
 
 def test_a_revoked_grant_makes_the_reminder_wait_then_fire(tracked, store):
     def revoked():
-        return Recorded([failure(400, "invalid_grant")] * 2)
+        return RecordingHttp([failure(400, "invalid_grant")] * 2)
 
     check = gmail.reply_checker(store, CONFIG, lambda _account_id: "1//revoked", http=revoked)
     with pytest.raises(gmail.GmailError):
@@ -249,8 +238,10 @@ def test_the_cron_route_checks_gmail_before_firing(settings):
     reply_at = replied.sent_at + timedelta(hours=3)
     answers = iter(
         [
-            Recorded([ok({"access_token": "ya29.a", "expires_in": 3600}), ok(thread(message))]),
-            Recorded(
+            RecordingHttp(
+                [ok({"access_token": "ya29.a", "expires_in": 3600}), ok(thread(message))]
+            ),
+            RecordingHttp(
                 [
                     ok({"access_token": "ya29.b", "expires_in": 3600}),
                     ok(thread(replied, item("18c2f0a1b2c30004", "alice@example.com", reply_at))),
@@ -280,20 +271,6 @@ REFRESH_TOKEN = "1//0g-metadata-refresh-token"  # noqa: S105 - the fake Google's
 PREFIX = "/api/v1"
 
 
-class MetadataGoogle(FakeGoogle):
-    """The fake Google, granting gmail.metadata (incrementally) with a refresh token."""
-
-    def __init__(self, mock, key):
-        super().__init__(mock, key)
-        self.granted_scope = f"openid {EMAIL_SCOPE} {gmail.SCOPE}"
-
-    def _token(self, request):
-        status, headers, body = super()._token(request)
-        if status == 200:
-            body = json.dumps({**json.loads(body), "refresh_token": REFRESH_TOKEN})
-        return status, headers, body
-
-
 @pytest.fixture(scope="module")
 def google_key():
     return make_key("google-key-replies")
@@ -302,7 +279,11 @@ def google_key():
 @pytest.fixture
 def google(google_key):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield MetadataGoogle(mock, google_key)
+        google = FakeGoogle(mock, google_key)
+        # Granting gmail.metadata (incrementally), with a refresh token.
+        google.granted_scope = f"openid {EMAIL_SCOPE} {gmail.SCOPE}"
+        google.refresh_token = REFRESH_TOKEN
+        yield google
 
 
 @pytest.fixture
@@ -480,7 +461,7 @@ def test_a_due_reminder_is_cancelled_by_a_reply_gmail_finds_for_a_user_who_grant
     reply_at = replied.sent_at + timedelta(hours=3)
     made = gmail_answers(
         signin_app,
-        Recorded(
+        RecordingHttp(
             [
                 ok({"access_token": "ya29.replies", "expires_in": 3600}),
                 ok(
@@ -529,7 +510,7 @@ def test_forgetting_the_grant_stops_asking_gmail(signin_app, google):
     status = client.get(f"{PREFIX}/insights/gmail", headers=headers).get_json()
     assert (status["granted"], status["on"]) == (False, False)
     message = _tracked_for(store, ADA, "c" * 24)
-    made = gmail_answers(signin_app, Recorded([]))
+    made = gmail_answers(signin_app, RecordingHttp([]))
     assert cron(signin_app) == [message.id]  # fired at once, without asking Gmail
     assert made == []
 
@@ -539,7 +520,7 @@ def test_a_grant_revoked_at_google_makes_the_reminder_wait(signin_app, google):
     assert grant(signin_app, google, headers_for(signin_app, ADA))[1].status_code == 200
     message = _tracked_for(store, ADA, "d" * 24)
     revoked = ({"status": "400", "content-type": "application/json"}, '{"error": "invalid_grant"}')
-    made = gmail_answers(signin_app, Recorded([revoked]))
+    made = gmail_answers(signin_app, RecordingHttp([revoked]))
     assert cron(signin_app) == []  # no answer from Gmail: waits for a later pass
     assert len(made) == 1
     assert store.reminder(message.account_id, message.id).status == "scheduled"

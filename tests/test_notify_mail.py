@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from googleapiclient.http import HttpMockSequence
+from google_keys import RecordingHttp
 from test_auth import CLIENT_ID, CLIENT_SECRET, FakeGoogle, make_key
 from test_notify_feed import OUTLOOK, THUNDERBIRD
 
@@ -481,18 +481,6 @@ def test_the_cli_sends_a_days_digest(
 # --- Gmail: sending through the API, and the consent that allows it --------------------------
 
 
-class RecordingHttp(HttpMockSequence):
-    """googleapiclient's HttpMockSequence, remembering each request."""
-
-    def __init__(self, answers):
-        super().__init__(answers)
-        self.requests = []
-
-    def request(self, uri, method="GET", body=None, headers=None, **kwargs):
-        self.requests.append({"uri": uri, "method": method, "body": body, "headers": headers})
-        return super().request(uri, method, body, headers, **kwargs)
-
-
 TOKEN_REFRESH = ({"status": "200"}, json.dumps({"access_token": "ya29.fresh", "expires_in": 3600}))
 SENT = ({"status": "200"}, json.dumps({"id": "18c9a", "threadId": "18c9a", "labelIds": ["SENT"]}))
 
@@ -502,11 +490,11 @@ def test_gmail_sends_as_the_user_with_a_fresh_access_token():
     credentials = gmail_credentials("1//refresh", CLIENT_ID, CLIENT_SECRET)
     assert GmailMailer(credentials, http=http).send(MESSAGE, USER) == "18c9a"
     refresh, send = http.requests
-    assert refresh["uri"] == "https://oauth2.googleapis.com/token"
-    assert "refresh_token=1%2F%2Frefresh" in refresh["body"].decode()
-    assert send["uri"].startswith("https://gmail.googleapis.com/gmail/v1/users/me/messages/send")
-    assert send["method"] == "POST" and send["headers"]["authorization"] == "Bearer ya29.fresh"
-    raw = json.loads(send["body"])["raw"]
+    assert refresh.uri == "https://oauth2.googleapis.com/token"
+    assert "refresh_token=1%2F%2Frefresh" in refresh.body.decode()
+    assert send.uri.startswith("https://gmail.googleapis.com/gmail/v1/users/me/messages/send")
+    assert send.method == "POST" and send.headers["authorization"] == "Bearer ya29.fresh"
+    raw = json.loads(send.body)["raw"]
     sent = email.message_from_bytes(base64.urlsafe_b64decode(raw), policy=policy.default)
     assert (sent["From"], sent["To"], sent["Subject"]) == (USER, USER, "Hi")
     assert parts(sent) == ("plain text\n", "<p>html</p>\n")
@@ -529,23 +517,6 @@ def test_gmail_refusals_are_mail_errors():
         ).send(MESSAGE, USER)
 
 
-class GmailGoogle(FakeGoogle):
-    """The fake Google of the sign-in tests, granting gmail.send with a refresh token."""
-
-    def __init__(self, mock, key):
-        super().__init__(mock, key)
-        self.granted_scope = (
-            f"openid https://www.googleapis.com/auth/userinfo.email {gmail_grant.GMAIL_SEND_SCOPE}"
-        )
-        self.refresh_token = "1//0g-refresh-token"
-
-    def _token(self, request):
-        status, headers, body = super()._token(request)
-        if status == 200 and self.refresh_token:
-            body = json.dumps({**json.loads(body), "refresh_token": self.refresh_token})
-        return status, headers, body
-
-
 @pytest.fixture(scope="module")
 def google_key():
     return make_key("google-key-gmail")
@@ -554,7 +525,13 @@ def google_key():
 @pytest.fixture
 def google(google_key):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield GmailGoogle(mock, google_key)
+        google = FakeGoogle(mock, google_key)
+        # The fake Google of the sign-in tests, granting gmail.send with a refresh token.
+        google.granted_scope = (
+            f"openid https://www.googleapis.com/auth/userinfo.email {gmail_grant.GMAIL_SEND_SCOPE}"
+        )
+        google.refresh_token = "1//0g-refresh-token"
+        yield google
 
 
 @pytest.fixture
@@ -621,7 +598,7 @@ def test_consent_asks_for_gmail_send_only_and_keeps_the_grant_encrypted(
     morning = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), dt.time(9), tzinfo=UTC)
     assert send_digests(store, notifier.sender_for, morning)["sent"] == 1
     assert plain_smtp.inbox.messages == []
-    raw = json.loads(http.requests[1]["body"])["raw"]
+    raw = json.loads(http.requests[1].body)["raw"]
     sent = email.message_from_bytes(base64.urlsafe_b64decode(raw), policy=policy.default)
     assert sent["From"] == ADA and "Via Gmail" in parts(sent)[0]
 
