@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from test_notify_push import Browser
-from test_openapi import PREFIX, check, spec  # noqa: F401 - the spec fixture, by name
+from test_openapi import PREFIX, checked_statuses, spec  # noqa: F401 - the spec fixture, by name
 
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.0"
 
@@ -84,11 +84,7 @@ def test_notification_answers_fit_the_documented_schemas(
         ),
         ("/settings", "get", lambda: client.get(f"{PREFIX}/settings", headers=auth)),
     ]
-    statuses = []
-    for path, method, call in calls:
-        response = call()
-        check(spec, path, method, response)
-        statuses.append(response.status_code)
+    statuses = checked_statuses(spec, calls)
     assert statuses == [200, 200, 400, 409, 401, 200, 201, 400, 200, 204, 404, 503, 204, 200, 200]
     events = client.get(f"{PREFIX}/events", headers=auth).get_json()["events"]
     assert [e["kind"] for e in events] == ["opened", "clicked"]

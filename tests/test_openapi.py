@@ -80,6 +80,17 @@ def check(spec, path, method, response):
     )
 
 
+def checked_statuses(spec, calls) -> list[int]:
+    """Make each (path, method, call) request, check its answer against the document, and
+    return the status codes in order."""
+    statuses = []
+    for path, method, call in calls:
+        response = call()
+        check(spec, path, method, response)
+        statuses.append(response.status_code)
+    return statuses
+
+
 def test_real_answers_fit_the_documented_schemas(client, auth, spec, sent_message, settle):
     message = sent_message()
     mid = message["id"]
@@ -142,11 +153,7 @@ def test_real_answers_fit_the_documented_schemas(client, auth, spec, sent_messag
         ("/token", "delete", lambda: client.delete(f"{PREFIX}/token", headers=auth)),
         ("/account", "delete", lambda: client.delete(f"{PREFIX}/account", headers=auth)),
     ]
-    statuses = []
-    for path, method, call in calls:
-        response = call()
-        check(spec, path, method, response)
-        statuses.append(response.status_code)
+    statuses = checked_statuses(spec, calls)
     assert statuses == [
         200,
         200,
@@ -324,11 +331,7 @@ def test_insight_answers_fit_the_documented_schemas(client, auth, spec, sent_mes
             lambda: client.delete(f"{PREFIX}/messages/{other}/reminder", headers=auth),
         ),
     ]
-    statuses = []
-    for path, method, call in calls:
-        response = call()
-        check(spec, path, method, response)
-        statuses.append(response.status_code)
+    statuses = checked_statuses(spec, calls)
     assert statuses == [
         200, 401, 200, 400, 200, 400,  # insights
         200, 400, 409, 200, 409,  # reminder set, read; ack before due
