@@ -174,6 +174,63 @@ def test_a_v1_database_migrates_without_making_old_hits_pending(tmp_path, monkey
     store.close()
 
 
+def test_a_v4_database_keeps_its_hits_when_they_lose_the_index_on_their_id(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from backend.store import Hit
+
+    path = tmp_path / "mailtick.db"
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", MIGRATIONS[:4])
+    old = SQLiteStore(path)
+    account = old.ensure_account("alice@example.com", T0)
+    old.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    hits = [
+        Hit(id="b", message_id="m" * 24, kind="open", at=T0, ip="192.0.2.7", counted=False),
+        Hit(id="a", message_id="m" * 24, kind="open", at=T0, headers={"Via": "1.1 google"}),
+        Hit(id="c", message_id="m" * 24, kind="click", at=T0, link_index=0, url="https://x.y/"),
+    ]
+    old.record_hits([replace(hits[1], cls="human"), replace(hits[2], cls="human"), hits[0]])
+    old.close()
+    monkeypatch.undo()
+
+    store = SQLiteStore(path)
+    assert store.schema_version() == len(MIGRATIONS) >= 5
+    kept = store.hits(account.id, "m" * 24)
+    assert [(h.id, h.cls) for h in kept] == [("a", "human"), ("b", ""), ("c", "human")]
+    assert kept[0].headers == {"Via": "1.1 google"} and kept[2].url == "https://x.y/"
+    # The pending hit is still found and classified; written again, no hit is kept twice.
+    [pending] = store.pending_hits(T0 + timedelta(minutes=1))
+    assert store.apply_verdicts([replace(pending, cls="human", counted=True)]) != []
+    store.record_hits(hits)
+    assert [h.id for h in store.hits(account.id, "m" * 24)] == ["a", "b", "c"]
+    message = store.message(account.id, "m" * 24)
+    assert (message.opens, message.clicks) == (2, 1)
+    indexes = {
+        row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'hits'")
+    }
+    assert indexes == {"hits", "hits_message", "hits_pending", "hits_at"}
+    store.close()
+
+
+def test_a_verdict_finds_its_hit_through_the_index_not_a_scan(tmp_path):
+    from backend.store import Hit
+    from backend.store.sqlite import _stored_hit
+
+    store = SQLiteStore(tmp_path / "plan.db")
+    account = store.ensure_account("alice@example.com", T0)
+    store.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    hit = Hit(id="h1", message_id="m" * 24, kind="open", at=T0, counted=False)
+    store.record_hits([hit])
+    plans = []
+    store.db.set_trace_callback(plans.append)
+    assert _stored_hit(store.db, hit)["id"] == "h1"
+    store.db.set_trace_callback(None)
+    [query] = plans  # found by the first, exact look-up: no fallback
+    plan = " | ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert "hits_message (message_id=? AND at=? AND id=?)" in plan and "SCAN" not in plan
+    store.close()
+
+
 def test_purge_hits_deletes_in_chunks(tmp_path, monkeypatch):
     from backend.store import Hit
 
