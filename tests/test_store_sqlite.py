@@ -95,6 +95,8 @@ def test_every_connection_runs_in_wal_mode(tmp_path):
     thread.start()
     thread.join()
     assert modes == ["wal", "wal"]
+    # Each connection also reads through a memory map, which this SQLite build must allow.
+    assert store.db.execute("PRAGMA mmap_size").fetchone()[0] == sqlite_module.MMAP_SIZE
     # The mode is persistent in the file, so every gunicorn worker's connection shares it.
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
