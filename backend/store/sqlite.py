@@ -550,22 +550,24 @@ class SQLiteStore(Store):
     def states(self, account_id: str, ids: Sequence[str], gmail_ids: Sequence[str]) -> list[Status]:
         # The check marks of a whole Sent page in one read of eight columns: no recipients,
         # links or per-link clicks to decode, and the times handed on as the text iso() stored.
-        sql, params = self._status_query(
+        columns = (
             "id, gmail_message_id, gmail_thread_id, opens, first_open_at, last_open_at, clicks,"
-            " machine_opens, sent_at IS NOT NULL AS completed",
-            account_id,
-            ids,
-            gmail_ids,
+            " machine_opens"
+        )
+        sql, params = self._status_query(
+            f"{columns}, sent_at IS NOT NULL AS completed", account_id, ids, gmail_ids
         )
         if sql is None:
             return []
+        # Folded into one JSON row: sqlite3 lets go of the GIL and takes it back around every
+        # row it steps to, and with the worker's other threads waiting for it each row was a
+        # thread switch. One row, one switch (measured in docs/performance.md).
+        packed = f"SELECT json_group_array(json_array({columns}, completed)) FROM ({sql})"  # noqa: S608
         try:
-            cursor = self.db.cursor()
-            cursor.row_factory = None  # plain tuples: sqlite3.Row costs more than it gives here
-            rows = cursor.execute(sql, params).fetchall()
+            [(rows,)] = self.db.execute(packed, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
-        return [Status(*row[:8], bool(row[8])) for row in rows]
+        return [Status(*row[:8], bool(row[8])) for row in orjson.loads(rows)]
 
     def delete_message(self, account_id: str, message_id: str) -> bool:
         cur = self._run(
