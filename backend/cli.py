@@ -67,6 +67,12 @@ def serve(args) -> int:
         f"Mailtick {__version__} on http://{args.host}:{args.port} ({settings.store_url})",
         flush=True,
     )
+    if settings.store_url.startswith("sqlite:"):
+        # Bring the schema up to date here, once, before gunicorn starts its workers. Left to
+        # them, a migration that rebuilds a large table would run inside a booting worker,
+        # which gunicorn kills after `timeout` seconds, while the others wait for its lock.
+        # (Not for Firestore: its client must not be made before gunicorn forks.)
+        _store().close()
     Server().run()
     return 0
 

@@ -145,3 +145,36 @@ def test_purge_drops_stale_reservations_and_expired_hits(tmp_path, monkeypatch, 
     assert kept.opens == 1 and store.hits(account.id, "K" * 24) == []
     assert store.message(account.id, "S" * 24) is None
     store.close()
+
+
+def test_serve_upgrades_the_sqlite_schema_before_gunicorn_starts_workers(
+    tmp_path, monkeypatch, caplog
+):
+    """A migration that rebuilds a large table must not run inside a booting worker, which
+    gunicorn kills after its timeout while the other workers wait for the lock."""
+    import sqlite3
+
+    from gunicorn.app.base import BaseApplication
+
+    from backend.cli import main
+    from backend.store import sqlite as sqlite_module
+
+    path = tmp_path / "mailtick.db"
+    full = sqlite_module.MIGRATIONS
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", full[:4])
+    sqlite_module.SQLiteStore(path).close()
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", full)
+
+    seen = []
+
+    def run(app):  # where gunicorn would fork its workers
+        with sqlite3.connect(path) as db:
+            seen.append(db.execute("PRAGMA user_version").fetchone()[0])
+
+    monkeypatch.setattr(BaseApplication, "run", run)
+    monkeypatch.setenv("MAILTICK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("MAILTICK_STORE", raising=False)
+    with caplog.at_level("INFO", logger="backend.store.sqlite"):
+        assert main(["serve", "--port", "0"]) == 0
+    assert seen == [len(full)]
+    assert f"from version 4 to {len(full)}" in caplog.text

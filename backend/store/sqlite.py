@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import secrets
 import sqlite3
 import threading
@@ -33,6 +34,8 @@ from . import (
     iso,
     parse_iso,
 )
+
+log = logging.getLogger(__name__)
 
 # Each entry moves the schema one version up; applied in order at start, never edited.
 MIGRATIONS: list[str] = [
@@ -302,6 +305,14 @@ class SQLiteStore(Store):
                 raise StoreError(
                     f"{self.path} has schema version {version}, newer than this Mailtick"
                     f" understands ({len(MIGRATIONS)}); upgrade Mailtick to open it"
+                )
+            if 0 < version < len(MIGRATIONS):
+                log.info(
+                    "upgrading the schema of %s from version %d to %d; a large file takes a"
+                    " while (about 10 s for a million hits)",
+                    self.path,
+                    version,
+                    len(MIGRATIONS),
                 )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
