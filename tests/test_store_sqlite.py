@@ -138,14 +138,23 @@ def test_store_urls_name_relative_and_absolute_files(tmp_path, monkeypatch):
             open_store(bad)
 
 
-def test_a_v1_database_migrates_without_making_old_hits_pending(tmp_path, monkeypatch):
+def store_at_version(path, version: int):
+    """A store on a file migrated only up to `version`, as an older Mailtick left it, with
+    Alice and one reserved message ("m" * 24); and Alice's account."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqlite_module, "MIGRATIONS", MIGRATIONS[:version])
+        old = SQLiteStore(path)
+    assert old.schema_version() == version
+    account = old.ensure_account("alice@example.com", T0)
+    old.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    return old, account
+
+
+def test_a_v1_database_migrates_without_making_old_hits_pending(tmp_path):
     from backend.store import Hit
 
     path = tmp_path / "mailtick.db"
-    monkeypatch.setattr(sqlite_module, "MIGRATIONS", MIGRATIONS[:1])
-    old = SQLiteStore(path)
-    account = old.ensure_account("alice@example.com", T0)
-    old.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    old, account = store_at_version(path, 1)
     old.close()
     # Hits as version 1 kept them: no class, judged counted or not when recorded.
     with sqlite3.connect(path) as db:
@@ -157,7 +166,6 @@ def test_a_v1_database_migrates_without_making_old_hits_pending(tmp_path, monkey
             ],
         )
         db.execute("UPDATE messages SET opens = 1 WHERE id = ?", ("m" * 24,))
-    monkeypatch.undo()
 
     store = SQLiteStore(path)
     assert store.schema_version() == len(MIGRATIONS) >= 2
@@ -176,16 +184,13 @@ def test_a_v1_database_migrates_without_making_old_hits_pending(tmp_path, monkey
     store.close()
 
 
-def test_a_v4_database_keeps_its_hits_when_they_lose_the_index_on_their_id(tmp_path, monkeypatch):
+def test_a_v4_database_keeps_its_hits_when_they_lose_the_index_on_their_id(tmp_path):
     from dataclasses import replace
 
     from backend.store import Hit
 
     path = tmp_path / "mailtick.db"
-    monkeypatch.setattr(sqlite_module, "MIGRATIONS", MIGRATIONS[:4])
-    old = SQLiteStore(path)
-    account = old.ensure_account("alice@example.com", T0)
-    old.reserve(account.id, "m" * 24, T0, T0 + timedelta(days=3))
+    old, account = store_at_version(path, 4)
     hits = [
         Hit(id="b", message_id="m" * 24, kind="open", at=T0, ip="192.0.2.7", counted=False),
         Hit(id="a", message_id="m" * 24, kind="open", at=T0, headers={"Via": "1.1 google"}),
@@ -193,7 +198,6 @@ def test_a_v4_database_keeps_its_hits_when_they_lose_the_index_on_their_id(tmp_p
     ]
     old.record_hits([replace(hits[1], cls="human"), replace(hits[2], cls="human"), hits[0]])
     old.close()
-    monkeypatch.undo()
 
     store = SQLiteStore(path)
     assert store.schema_version() == len(MIGRATIONS) >= 5
