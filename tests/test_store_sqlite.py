@@ -231,7 +231,7 @@ def test_a_verdict_finds_its_hit_through_the_index_not_a_scan(tmp_path):
     store.db.set_trace_callback(plans.append)
     assert _stored_hit(store.db, hit)["id"] == "h1"
     store.db.set_trace_callback(None)
-    [query] = plans  # found by the first, exact look-up: no fallback
+    [query] = plans  # one look-up, by message, time and id
     plan = " | ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {query}"))
     assert "hits_message (message_id=? AND at=? AND id=?)" in plan and "SCAN" not in plan
     store.close()

@@ -1094,17 +1094,11 @@ class SQLiteStore(Store):
 
 def _stored_hit(db, hit: Hit) -> sqlite3.Row | None:
     """The stored row of a hit, found through the (message, time, id) index that keeps hits
-    unique. A time that reads back differently (written by an older version) still finds its
-    hit among the message's others."""
-    row = db.execute(
+    unique. Every stored time is the text iso() wrote, so the hit's own time finds it."""
+    return db.execute(
         "SELECT rowid, * FROM hits WHERE message_id = ? AND at = ? AND id = ?",
         (hit.message_id, iso(hit.at), hit.id),
     ).fetchone()
-    if row is None:
-        row = db.execute(
-            "SELECT rowid, * FROM hits WHERE message_id = ? AND id = ?", (hit.message_id, hit.id)
-        ).fetchone()
-    return row
 
 
 def _check_verdicts(hits: Sequence[Hit]) -> None:
