@@ -39,6 +39,7 @@ def serve(args) -> int:
     from gunicorn.app.base import BaseApplication
 
     from . import create_app
+    from .store import open_store
 
     options = {
         "bind": f"{args.host}:{args.port}",
@@ -72,7 +73,7 @@ def serve(args) -> int:
         # them, a migration that rebuilds a large table would run inside a booting worker,
         # which gunicorn kills after `timeout` seconds, while the others wait for its lock.
         # (Not for Firestore: its client must not be made before gunicorn forks.)
-        _store().close()
+        open_store(settings.store_url).close()
     Server().run()
     return 0
 
